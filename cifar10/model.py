@@ -1,0 +1,265 @@
+"""The CIFAR-10 model: inference, loss and training graph builders.
+
+As in the tutorial:
+  logits = inference(images)
+  total_loss = loss(logits, labels)
+  train_op = train(total_loss, global_step, batch_size)
+
+Only graph ops are built here; the binaries run them. Variables are created
+with tf.compat.v1.get_variable on /cpu:0, so model replicas ("towers") on
+several devices share one set of weights.
+"""
+import re
+
+import tensorflow as tf
+
+from cifar10 import input as cifar10_input
+
+tf1 = tf.compat.v1
+
+IMAGE_SIZE = cifar10_input.IMAGE_SIZE
+NUM_CLASSES = cifar10_input.NUM_CLASSES
+NUM_EXAMPLES_PER_EPOCH_FOR_TRAIN = cifar10_input.NUM_EXAMPLES_PER_EPOCH_FOR_TRAIN
+NUM_EXAMPLES_PER_EPOCH_FOR_EVAL = cifar10_input.NUM_EXAMPLES_PER_EPOCH_FOR_EVAL
+
+MOVING_AVERAGE_DECAY = 0.9999     # Decay of the weights' moving average.
+NUM_EPOCHS_PER_DECAY = 350.0      # Epochs after which the learning rate decays.
+LEARNING_RATE_DECAY_FACTOR = 0.1  # Learning rate decay factor.
+INITIAL_LEARNING_RATE = 0.1       # Initial learning rate.
+LOSS_AVERAGE_DECAY = 0.9          # Decay of the logged losses' moving average.
+
+# Ops of model replicas are created under name scopes 'tower_0', 'tower_1', ..
+# which summaries leave out, so all replicas report under the same names.
+TOWER_NAME = 'tower'
+
+LOSSES_COLLECTION = 'losses'
+
+# Local response normalization, as in the tutorial (AlexNet's values scaled).
+LRN_DEPTH_RADIUS = 4
+LRN_BIAS = 1.0
+LRN_ALPHA = 0.001 / 9.0
+LRN_BETA = 0.75
+
+
+def _activation_summary(x: tf.Tensor) -> None:
+  """Histogram and sparsity (fraction of zeros) summaries of an activation."""
+  tensor_name = re.sub('%s_[0-9]*/' % TOWER_NAME, '', x.op.name)
+  tf1.summary.histogram(tensor_name + '/activations', x)
+  tf1.summary.scalar(tensor_name + '/sparsity', tf.nn.zero_fraction(x))
+
+
+def _variable_on_cpu(name: str, shape: list[int],
+                     initializer: tf.keras.initializers.Initializer,
+                     dtype: tf.DType) -> tf.Variable:
+  with tf.device('/cpu:0'):
+    return tf1.get_variable(name, shape, initializer=initializer, dtype=dtype)
+
+
+def _variable_with_weight_decay(name: str, shape: list[int], stddev: float,
+                                wd: float | None,
+                                dtype: tf.DType) -> tf.Variable:
+  """A truncated-normal initialized weight, with L2 decay added to the loss.
+
+  Args:
+    name: variable name.
+    shape: variable shape.
+    stddev: standard deviation of the truncated normal initializer.
+    wd: weight decay factor; None adds no decay.
+    dtype: variable dtype.
+
+  Returns:
+    The variable.
+  """
+  var = _variable_on_cpu(
+      name, shape, tf1.truncated_normal_initializer(stddev=stddev, dtype=dtype),
+      dtype)
+  if wd is not None:
+    weight_decay = tf.multiply(tf.nn.l2_loss(var), wd, name='weight_loss')
+    tf1.add_to_collection(LOSSES_COLLECTION, weight_decay)
+  return var
+
+
+def _conv_relu(images: tf.Tensor, scope_name: str, shape: list[int],
+               bias: float) -> tf.Tensor:
+  with tf1.variable_scope(scope_name) as scope:
+    kernel = _variable_with_weight_decay('weights', shape, stddev=5e-2,
+                                         wd=None, dtype=images.dtype)
+    conv = tf.nn.conv2d(images, kernel, [1, 1, 1, 1], padding='SAME')
+    biases = _variable_on_cpu('biases', shape[-1:],
+                              tf1.constant_initializer(bias), images.dtype)
+    activation = tf.nn.relu(tf.nn.bias_add(conv, biases), name=scope.name)
+  _activation_summary(activation)
+  return activation
+
+
+def _max_pool(x: tf.Tensor, name: str) -> tf.Tensor:
+  return tf.nn.max_pool2d(x, ksize=[1, 3, 3, 1], strides=[1, 2, 2, 1],
+                          padding='SAME', name=name)
+
+
+def _lrn(x: tf.Tensor, name: str) -> tf.Tensor:
+  return tf.nn.lrn(x, LRN_DEPTH_RADIUS, bias=LRN_BIAS, alpha=LRN_ALPHA,
+                   beta=LRN_BETA, name=name)
+
+
+def _local(x: tf.Tensor, scope_name: str, units: int, stddev: float,
+           wd: float | None, bias: float, relu: bool = True) -> tf.Tensor:
+  with tf1.variable_scope(scope_name) as scope:
+    weights = _variable_with_weight_decay(
+        'weights', [x.shape[1], units], stddev=stddev, wd=wd, dtype=x.dtype)
+    biases = _variable_on_cpu('biases', [units],
+                              tf1.constant_initializer(bias), x.dtype)
+    if relu:
+      out = tf.nn.relu(tf.matmul(x, weights) + biases, name=scope.name)
+    else:
+      out = tf.add(tf.matmul(x, weights), biases, name=scope.name)
+  _activation_summary(out)
+  return out
+
+
+def inference(images: tf.Tensor) -> tf.Tensor:
+  """Builds the CIFAR-10 model.
+
+  Variables take the dtype of `images` (float16 for --use_fp16). Call it again
+  inside tf.compat.v1.variable_scope(..., reuse=True) for another tower.
+
+  Args:
+    images: [batch, IMAGE_SIZE, IMAGE_SIZE, 3] from distorted_inputs() or
+      inputs().
+
+  Returns:
+    Logits [batch, NUM_CLASSES]: unnormalized, as
+    tf.nn.sparse_softmax_cross_entropy_with_logits expects.
+  """
+  conv1 = _conv_relu(images, 'conv1', [5, 5, 3, 64], bias=0.0)
+  pool1 = _max_pool(conv1, 'pool1')
+  norm1 = _lrn(pool1, 'norm1')
+  conv2 = _conv_relu(norm1, 'conv2', [5, 5, 64, 64], bias=0.1)
+  norm2 = _lrn(conv2, 'norm2')
+  pool2 = _max_pool(norm2, 'pool2')
+  flat = tf.reshape(pool2, [-1, pool2.shape[1] * pool2.shape[2] *
+                            pool2.shape[3]])
+  local3 = _local(flat, 'local3', 384, stddev=0.04, wd=0.004, bias=0.1)
+  local4 = _local(local3, 'local4', 192, stddev=0.04, wd=0.004, bias=0.1)
+  return _local(local4, 'softmax_linear', NUM_CLASSES, stddev=1 / 192.0,
+                wd=None, bias=0.0, relu=False)
+
+
+def loss(logits: tf.Tensor, labels: tf.Tensor) -> tf.Tensor:
+  """Mean cross-entropy plus all weight decay terms.
+
+  Args:
+    logits: from inference().
+    labels: int [batch] class indices.
+
+  Returns:
+    total_loss: the sum of everything in the 'losses' collection.
+  """
+  cross_entropy = tf.nn.sparse_softmax_cross_entropy_with_logits(
+      labels=tf.cast(labels, tf.int64), logits=logits,
+      name='cross_entropy_per_example')
+  cross_entropy_mean = tf.reduce_mean(cross_entropy, name='cross_entropy')
+  tf1.add_to_collection(LOSSES_COLLECTION, cross_entropy_mean)
+  return tf.add_n(tf1.get_collection(LOSSES_COLLECTION), name='total_loss')
+
+
+def add_loss_summaries(total_loss: tf.Tensor,
+                       losses: list[tf.Tensor] | None = None) -> tf.Operation:
+  """Scalar summaries of each loss, raw and as a moving average.
+
+  The raw values jump from batch to batch; the moving average shows the trend.
+  Create it once per graph (outside any tower reuse scope): it makes
+  variables.
+
+  Args:
+    total_loss: from loss().
+    losses: the individual losses; default: the 'losses' collection.
+
+  Returns:
+    The op that updates the moving averages.
+  """
+  if losses is None:
+    losses = tf1.get_collection(LOSSES_COLLECTION)
+  loss_averages = tf1.train.ExponentialMovingAverage(LOSS_AVERAGE_DECAY,
+                                                     name='avg')
+  with tf.device('/cpu:0'):
+    loss_averages_op = loss_averages.apply(losses + [total_loss])
+  for l in losses + [total_loss]:
+    name = re.sub('%s_[0-9]*/' % TOWER_NAME, '', l.op.name)
+    tf1.summary.scalar(name + '_raw', l)
+    tf1.summary.scalar(name, loss_averages.average(l))
+  return loss_averages_op
+
+
+def learning_rate(global_step: tf.Tensor,
+                  examples_per_step: int) -> tf.Tensor:
+  """The tutorial's schedule: x0.1 every 350 epochs, counted in examples.
+
+  Args:
+    global_step: the step counter.
+    examples_per_step: examples one step trains on (batch size times towers),
+      so that the decay follows epochs however a step is split.
+
+  Returns:
+    The learning rate, with a 'learning_rate' summary.
+  """
+  num_batches_per_epoch = NUM_EXAMPLES_PER_EPOCH_FOR_TRAIN / examples_per_step
+  decay_steps = int(num_batches_per_epoch * NUM_EPOCHS_PER_DECAY)
+  lr = tf1.train.exponential_decay(INITIAL_LEARNING_RATE, global_step,
+                                   decay_steps, LEARNING_RATE_DECAY_FACTOR,
+                                   staircase=True)
+  tf1.summary.scalar('learning_rate', lr)
+  return lr
+
+
+def apply_gradients(optimizer: tf1.train.Optimizer,
+                    grads_and_vars: list[tuple[tf.Tensor, tf.Variable]],
+                    global_step: tf.Tensor) -> tf.Operation:
+  """Applies the gradients once, then updates the weights' moving averages.
+
+  Args:
+    optimizer: the optimizer.
+    grads_and_vars: from optimizer.compute_gradients (or their tower mean).
+    global_step: incremented by the update.
+
+  Returns:
+    The train op.
+  """
+  apply_gradient_op = optimizer.apply_gradients(grads_and_vars,
+                                                global_step=global_step)
+  for var in tf1.trainable_variables():
+    tf1.summary.histogram(var.op.name, var)
+  for grad, var in grads_and_vars:
+    if grad is not None:
+      tf1.summary.histogram(var.op.name + '/gradients', grad)
+  variable_averages = tf1.train.ExponentialMovingAverage(MOVING_AVERAGE_DECAY,
+                                                         global_step)
+  with tf.control_dependencies([apply_gradient_op]):
+    return variable_averages.apply(tf1.trainable_variables())
+
+
+def train(total_loss: tf.Tensor, global_step: tf.Tensor,
+          batch_size: int) -> tf.Operation:
+  """One step of plain gradient descent on total_loss, as in the tutorial.
+
+  Args:
+    total_loss: from loss().
+    global_step: the step counter.
+    batch_size: examples per step, for the learning-rate schedule.
+
+  Returns:
+    The train op: the gradient step followed by the weight averages' update.
+  """
+  lr = learning_rate(global_step, batch_size)
+  loss_averages_op = add_loss_summaries(total_loss)
+  with tf.control_dependencies([loss_averages_op]):
+    optimizer = tf1.train.GradientDescentOptimizer(lr)
+    grads = optimizer.compute_gradients(total_loss)
+  return apply_gradients(optimizer, grads, global_step)
+
+
+def variables_to_restore() -> dict[str, tf.Variable]:
+  """Maps checkpoint names to variables so that a Saver restores each weight
+  from its moving average: the smoother weights evaluate better."""
+  variable_averages = tf1.train.ExponentialMovingAverage(MOVING_AVERAGE_DECAY)
+  return variable_averages.variables_to_restore()

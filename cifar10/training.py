@@ -1,0 +1,234 @@
+"""What every CIFAR-10 training binary shares: flags, session, hooks, resume.
+
+A binary builds its graph (input, towers, train op) and hands the train op
+and loss to run_training(), which runs the tutorial's MonitoredTrainingSession
+loop and adds what its users missed:
+
+- resume: an existing train_dir is continued from its latest checkpoint (the
+  tutorial deleted it); --fresh starts over on purpose;
+- Ctrl-C (SIGINT) or SIGTERM stops after the current step and saves a
+  checkpoint; a second Ctrl-C aborts at once;
+- a NaN loss stops training with a message saying what to do, before any
+  checkpoint of the diverged weights is written;
+- data problems are reported in one paragraph instead of a traceback.
+"""
+import contextlib
+import datetime
+import signal
+import time
+from typing import Callable, Iterator, Optional
+
+import tensorflow as tf
+from absl import flags
+
+from cifar10 import input as cifar10_input
+from cifar10 import runtime
+
+tf1 = tf.compat.v1
+
+flags.DEFINE_string('train_dir', '/tmp/cifar10_train',
+                    'Where checkpoints and event logs are written. An '
+                    'existing train_dir is resumed from its last checkpoint.')
+flags.DEFINE_integer('max_steps', 100000,
+                     'Total number of training steps (global step to stop '
+                     'at, counting steps done before a resume).')
+flags.DEFINE_integer('log_frequency', 10,
+                     'How often, in steps, to log loss and speed.')
+flags.DEFINE_boolean('fresh', False,
+                     'Delete train_dir and start from step 0 instead of '
+                     'resuming.')
+flags.DEFINE_integer('save_checkpoint_secs', 600,
+                     'Seconds between checkpoints (one more is written at '
+                     'the end).')
+flags.DEFINE_integer('save_summaries_steps', 100,
+                     'Steps between TensorBoard summaries.')
+flags.DEFINE_integer('num_preprocess_threads', 2,
+                     'Threads reading and distorting training images (the '
+                     'tutorial used 16; on 2 cores, 2 measured best).')
+flags.DEFINE_float('min_queue_fraction',
+                   cifar10_input.MIN_FRACTION_OF_EXAMPLES_IN_QUEUE,
+                   'Fraction of an epoch held in the shuffling queue before '
+                   'training starts; lower it for quick runs.')
+
+FLAGS = flags.FLAGS
+
+LOG_FORMAT = '%s: step %d, loss = %.2f (%.1f examples/sec; %.3f sec/batch)'
+
+
+def prepare_train_dir(train_dir: str, fresh: bool) -> None:
+  """Creates train_dir, emptied first for --fresh (the rest resume)."""
+  if fresh and tf.io.gfile.exists(train_dir):
+    tf.io.gfile.rmtree(train_dir)
+  tf.io.gfile.makedirs(train_dir)
+
+
+class LoggerHook(tf1.train.SessionRunHook):
+  """Logs loss and speed every `log_frequency` global steps, as the tutorial.
+
+  Steps are counted from the global step, so the log stays right on resume.
+  """
+
+  def __init__(self, loss: tf.Tensor, examples_per_step: int,
+               log_frequency: int,
+               prefix: str = ''):
+    self._loss = loss
+    self._examples_per_step = examples_per_step
+    self._log_frequency = log_frequency
+    self._prefix = prefix
+
+  def begin(self):
+    self._global_step = tf1.train.get_global_step()
+    self._last_time = None
+    self._last_step = None
+
+  def before_run(self, run_context):
+    return tf1.train.SessionRunArgs([self._global_step, self._loss])
+
+  def after_run(self, run_context, run_values):
+    step, loss_value = run_values.results
+    now = time.time()
+    if self._last_time is None:
+      # The first step includes start-up and queue filling: time from here.
+      self._last_time, self._last_step = now, step
+      return
+    if step % self._log_frequency:
+      return
+    steps = step - self._last_step
+    duration = now - self._last_time
+    self._last_time, self._last_step = now, step
+    print(self._prefix + LOG_FORMAT % (
+        datetime.datetime.now(), step, loss_value,
+        steps * self._examples_per_step / duration, duration / steps),
+          flush=True)
+
+
+class StopOnSignalHook(tf1.train.SessionRunHook):
+  """Ends training after the current step when asked by a signal.
+
+  Ending through the session's normal path lets the checkpoint hook write a
+  final checkpoint and closes the queues, so no thread is left hanging.
+  """
+
+  def __init__(self):
+    self.signal_name = None
+
+  def request(self, signum: int, unused_frame) -> None:
+    if self.signal_name is not None:
+      raise KeyboardInterrupt
+    self.signal_name = signal.Signals(signum).name
+    print('\n%s received: stopping after this step and saving a checkpoint '
+          '(press Ctrl-C again to abort without saving).' % self.signal_name,
+          flush=True)
+
+  def after_run(self, run_context, run_values):
+    if self.signal_name is not None:
+      run_context.request_stop()
+
+
+@contextlib.contextmanager
+def _handle_signals(hook: StopOnSignalHook) -> Iterator[None]:
+  handled = (signal.SIGINT, signal.SIGTERM)
+  previous = {s: signal.signal(s, hook.request) for s in handled}
+  try:
+    yield
+  finally:
+    for s, handler in previous.items():
+      signal.signal(s, handler)
+
+
+def _nan_message(train_dir: str) -> str:
+  checkpoint = tf1.train.latest_checkpoint(train_dir)
+  kept = ('The last checkpoint, %s, was written before the loss diverged '
+          'and is kept' % checkpoint if checkpoint else
+          'No checkpoint had been written yet')
+  return ('Model diverged with loss = NaN. %s. Training cannot continue from '
+          'diverged weights: check the input data, lower the learning rate, '
+          'or drop --use_fp16, then run again (it resumes from the last '
+          'checkpoint) or use --fresh.' % kept)
+
+
+def run_training(train_op: tf.Operation, loss: tf.Tensor,
+                 examples_per_step: int,
+                 feed_fn: Optional[Callable[[], dict]] = None,
+                 extra_hooks: Optional[list] = None,
+                 log_prefix: str = '') -> int:
+  """Runs train_op until FLAGS.max_steps, with the shared hooks.
+
+  Hooks run in a fixed order: the NaN check comes before the summary and
+  checkpoint hooks, so a diverged step is never saved.
+
+  Args:
+    train_op: one training step.
+    loss: the loss to log and check for NaN.
+    examples_per_step: examples one step consumes (for examples/sec).
+    feed_fn: returns the feed_dict of each step, for placeholder input.
+    extra_hooks: more hooks, run after the shared ones.
+    log_prefix: put before every log line (e.g. a worker's name).
+
+  Returns:
+    The global step reached.
+
+  Raises:
+    runtime.UserError: the loss became NaN.
+  """
+  resume_from = tf1.train.latest_checkpoint(FLAGS.train_dir)
+  if resume_from:
+    saved_step = int(tf.train.load_variable(resume_from, 'global_step'))
+    if saved_step >= FLAGS.max_steps:
+      print('%s%s is already at step %d (--max_steps=%d): nothing to do. '
+            'Raise --max_steps to train on, or use --fresh to start over.'
+            % (log_prefix, FLAGS.train_dir, saved_step, FLAGS.max_steps))
+      return saved_step
+    print('%sResuming from %s.' % (log_prefix, resume_from), flush=True)
+  stop_hook = StopOnSignalHook()
+  scaffold = tf1.train.Scaffold()
+  hooks = [
+      tf1.train.NanTensorHook(loss),
+      stop_hook,
+      tf1.train.StopAtStepHook(last_step=FLAGS.max_steps),
+      LoggerHook(loss, examples_per_step, FLAGS.log_frequency, log_prefix),
+      tf1.train.SummarySaverHook(save_steps=FLAGS.save_summaries_steps,
+                                 output_dir=FLAGS.train_dir,
+                                 scaffold=scaffold),
+      tf1.train.CheckpointSaverHook(FLAGS.train_dir,
+                                    save_secs=FLAGS.save_checkpoint_secs,
+                                    scaffold=scaffold),
+  ] + (extra_hooks or [])
+  try:
+    with _handle_signals(stop_hook), tf1.train.MonitoredTrainingSession(
+        checkpoint_dir=FLAGS.train_dir, scaffold=scaffold, hooks=hooks,
+        save_checkpoint_secs=None, save_summaries_steps=None,
+        log_step_count_steps=None,
+        config=runtime.session_config()) as mon_sess:
+      while not mon_sess.should_stop():
+        mon_sess.run(train_op, feed_dict=feed_fn() if feed_fn else None)
+  except tf1.train.NanLossDuringTrainingError as e:
+    raise runtime.UserError(_nan_message(FLAGS.train_dir)) from e
+  except tf.errors.InvalidArgumentError as e:
+    if 'Nan in summary histogram' not in e.message:
+      raise
+    raise runtime.UserError(_nan_message(FLAGS.train_dir)) from e
+  checkpoint = tf1.train.latest_checkpoint(FLAGS.train_dir)
+  if stop_hook.signal_name:
+    print('%sStopped by %s; saved %s.'
+          % (log_prefix, stop_hook.signal_name, checkpoint), flush=True)
+  return int(tf.train.load_variable(checkpoint, 'global_step'))
+
+
+def train_main(build_graph: Callable[[], tuple]) -> None:
+  """The body every training binary's main() shares.
+
+  Prepares train_dir and the data, builds the graph with build_graph() in a
+  fresh tf.Graph and runs it; errors the user can fix end the program with a
+  message instead of a traceback.
+
+  Args:
+    build_graph: returns (train_op, loss, examples_per_step, feed_fn); called
+      inside the graph, after the data is checked.
+  """
+  with runtime.exit_on_user_error():
+    cifar10_input.maybe_download_and_extract(FLAGS.data_dir, FLAGS.data_url)
+    prepare_train_dir(FLAGS.train_dir, FLAGS.fresh)
+    with tf.Graph().as_default():
+      train_op, loss, examples_per_step, feed_fn = build_graph()
+      run_training(train_op, loss, examples_per_step, feed_fn)

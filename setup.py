@@ -1,0 +1,25 @@
+"""tfclassic: the classic TensorFlow 1 tutorials, working on TensorFlow 2.x."""
+from setuptools import setup
+
+setup(
+    name='tfclassic',
+    version='0.1.0',
+    description='The classic TensorFlow 1 tutorials (CIFAR-10, MNIST, linear '
+                'regression) as a training toolkit running on TF 2.x through '
+                'tf.compat.v1 graph mode.',
+    long_description=open('README.md', encoding='utf-8').read(),
+    long_description_content_type='text/markdown',
+    packages=['cifar10', 'mnist', 'linear'],
+    python_requires='>=3.10',
+    install_requires=[
+        'tensorflow>=2.16',
+        'numpy',
+        'absl-py',
+        # TF 2.21 no longer installs TensorBoard itself.
+        'tensorboard',
+    ],
+    extras_require={
+        'test': ['pytest', 'pillow'],
+        'plot': ['matplotlib'],
+    },
+)

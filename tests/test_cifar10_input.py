@@ -1,0 +1,344 @@
+"""cifar10.input: readers, queues, preprocessing, data checks and download."""
+import hashlib
+import http.server
+import io
+import os
+import tarfile
+import threading
+import time
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from cifar10 import input as cifar10_input
+from conftest import (learnable_examples, run_module, write_dataset,
+                      write_records)
+from numpy_model import eval_preprocess, standardize
+
+tf1 = tf.compat.v1
+
+
+def _run_queue(fetches, max_runs=10000):
+  """Runs fetches with queue runners until OutOfRangeError; returns results."""
+  results = []
+  with tf1.Session() as sess:
+    sess.run([tf1.global_variables_initializer(),
+              tf1.local_variables_initializer()])
+    coord = tf1.train.Coordinator()
+    threads = tf1.train.start_queue_runners(sess, coord)
+    try:
+      for _ in range(max_runs):
+        results.append(sess.run(fetches))
+    except tf.errors.OutOfRangeError:
+      pass
+    finally:
+      coord.request_stop()
+      coord.join(threads)
+  return results
+
+
+def test_read_cifar10_returns_written_records_then_out_of_range(tmp_path):
+  files = []
+  written = []
+  for i, count in enumerate([3, 5]):
+    images, labels = learnable_examples(count, seed=i)
+    path = tmp_path / ('f%d.bin' % i)
+    write_records(path, images, labels)
+    files.append(str(path))
+    written += [('%s:%d' % (path, j), labels[j], images[j])
+                for j in range(count)]
+  with tf.Graph().as_default():
+    queue = tf1.train.string_input_producer(files, num_epochs=1, shuffle=False)
+    record = cifar10_input.read_cifar10(queue)
+    assert record.label.dtype == tf.int32
+    assert record.uint8image.dtype == tf.uint8
+    assert (record.height, record.width, record.depth) == (32, 32, 3)
+    got = _run_queue([record.key, record.label, record.uint8image])
+  assert len(got) == len(written)
+  for (key, label, image), (want_key, want_label, want_image) in zip(
+      got, written):
+    assert key.decode() == want_key
+    assert label.shape == (1,) and label[0] == want_label
+    np.testing.assert_array_equal(image, want_image)
+
+
+def test_tf_reader_and_numpy_reader_agree(cifar_data):
+  files = cifar10_input.data_files(str(cifar_data))
+  reader = cifar10_input.Cifar10Reader(files)
+  assert len(reader) == 200
+  with tf.Graph().as_default():
+    queue = tf1.train.string_input_producer(files, num_epochs=1, shuffle=False)
+    record = cifar10_input.read_cifar10(queue)
+    got = _run_queue([record.key, record.label, record.uint8image])
+  assert len(got) == len(reader)
+  for index, (key, label, image) in enumerate(got):
+    want_image, want_label = reader[index]
+    assert key.decode() == reader.key(index)
+    assert label[0] == want_label
+    np.testing.assert_array_equal(image, want_image)
+
+
+def test_reader_batches_cover_every_record_once_per_epoch(tmp_path):
+  path = tmp_path / 'data.bin'
+  images, labels = learnable_examples(10, seed=3)
+  images[:, 0, 0, 0] = np.arange(10)  # a pixel that names the record
+  write_records(path, images, labels)
+  reader = cifar10_input.Cifar10Reader([str(path)])
+  batches = reader.batches(4, seed=0)
+  seen = np.concatenate([next(batches)[0][:, 0, 0, 0] for _ in range(5)])
+  # 20 examples = two epochs; the third batch joins epoch 1's tail to 2's head.
+  assert sorted(seen[:10]) == list(range(10))
+  assert sorted(seen[10:]) == list(range(10))
+  with pytest.raises(IndexError, match='out of range'):
+    reader[10]
+
+
+def test_distorted_inputs_shapes_and_ranges(cifar_data):
+  with tf.Graph().as_default():
+    images, labels = cifar10_input.distorted_inputs(
+        str(cifar_data), batch_size=8, min_fraction_in_queue=0.001)
+    assert images.shape.as_list() == [8, 24, 24, 3]
+    assert images.dtype == tf.float32 and labels.dtype == tf.int32
+    assert images.device == labels.device == '/device:CPU:0'
+    summaries = [t.name for t in tf1.get_collection(tf1.GraphKeys.SUMMARIES)]
+    assert 'images:0' in summaries
+    assert any('shuffle_batch/fraction_over_50_of_24_full' in name
+               for name in summaries)
+    (batch, batch_labels), = _run_queue([images, labels], max_runs=1)
+  assert batch_labels.shape == (8,)
+  assert set(batch_labels) <= {0, 1, 2, 3}
+  np.testing.assert_allclose(batch.mean(axis=(1, 2, 3)), 0, atol=1e-4)
+  np.testing.assert_allclose(batch.std(axis=(1, 2, 3)), 1, atol=1e-3)
+
+
+def test_distortions_crop_flip_and_keep_content():
+  """With brightness/contrast factored out by standardization, each distorted
+  image equals a standardized 24x24 crop of the original, maybe mirrored."""
+  rng = np.random.default_rng(0)
+  original = rng.integers(0, 256, (32, 32, 3)).astype(np.float32)
+  with tf.Graph().as_default(), tf1.Session() as sess:
+    distorted = cifar10_input.distort_image(tf.constant(original))
+    samples = [sess.run(distorted) for _ in range(30)]
+  flips = 0
+  for sample in samples:
+    matches = []
+    for y in range(9):
+      for x in range(9):
+        crop = original[y:y + 24, x:x + 24]
+        for flipped, candidate in ((0, crop), (1, crop[:, ::-1])):
+          # Contrast scales each channel about its mean, so compare channels
+          # by correlation.
+          corr = min(np.corrcoef(sample[..., c].ravel(),
+                                 candidate[..., c].ravel())[0, 1]
+                     for c in range(3))
+          if corr > 0.999:
+            matches.append(flipped)
+    assert len(matches) == 1
+    flips += matches[0]
+  assert 0 < flips < 30
+
+
+def test_eval_inputs_are_the_numpy_centre_crop_exactly_once(tmp_path):
+  images, labels = learnable_examples(21, seed=7)
+  write_dataset(tmp_path)
+  write_records(tmp_path / 'cifar-10-batches-bin' / 'test_batch.bin',
+                images, labels)
+  with tf.Graph().as_default():
+    batch_images, batch_labels, num_records = cifar10_input.inputs(
+        True, str(tmp_path), batch_size=8)
+    assert num_records == 21
+    got = _run_queue([batch_images, batch_labels])
+  assert [len(b) for b, _ in got] == [8, 8, 5]
+  np.testing.assert_array_equal(np.concatenate([l for _, l in got]), labels)
+  np.testing.assert_allclose(np.concatenate([b for b, _ in got]),
+                             eval_preprocess(images), atol=1e-4)
+
+
+def test_feed_inputs_take_any_batch_size():
+  with tf.Graph().as_default(), tf1.Session() as sess:
+    image_input, labels, images = cifar10_input.distorted_feed_inputs()
+    for n in (1, 3):
+      out = sess.run(images, {image_input: np.zeros((n, 32, 32, 3), np.uint8)
+                              + np.arange(32, dtype=np.uint8)[:, None, None],
+                              labels: np.zeros(n, np.int32)})
+      assert out.shape == (n, 24, 24, 3)
+      np.testing.assert_allclose(out.std(axis=(1, 2, 3)), 1, atol=1e-3)
+
+
+def test_standardize_reference_matches_tf():
+  image = np.random.default_rng(1).integers(0, 256, (24, 24, 3))
+  with tf.Graph().as_default(), tf1.Session() as sess:
+    tf_value = sess.run(tf.image.per_image_standardization(
+        tf.constant(image, tf.float32)))
+  np.testing.assert_allclose(tf_value, standardize(image), atol=1e-5)
+
+
+# Bad data: a clear error naming the file, in seconds.
+
+@pytest.mark.parametrize('damage, message', [
+    ('missing', 'data_batch_3.bin: no such file'),
+    ('truncated', 'data_batch_3.bin: 6145 bytes is not a whole number of '
+                  '3073-byte CIFAR-10 records'),
+    ('label', 'data_batch_3.bin: record 1 has label 12, but labels must be '
+              'below 10'),
+])
+def test_bad_data_is_reported_by_file(tmp_path, damage, message):
+  write_dataset(tmp_path, per_file=2)
+  bad = tmp_path / 'cifar-10-batches-bin' / 'data_batch_3.bin'
+  if damage == 'missing':
+    bad.unlink()
+  elif damage == 'truncated':
+    bad.write_bytes(bad.read_bytes()[:-1])
+  else:
+    data = bytearray(bad.read_bytes())
+    data[3073] = 12
+    bad.write_bytes(bytes(data))
+  with pytest.raises(cifar10_input.DataError, match=message):
+    cifar10_input.check_data_files(cifar10_input.data_files(str(tmp_path)))
+  # The same through the training binary, as a user meets it.
+  start = time.time()
+  result = run_module('cifar10.train', '--data_dir=%s' % tmp_path,
+                      '--train_dir=%s' % (tmp_path / 'train'),
+                      '--data_url=http://127.0.0.1:9/none', check=False)
+  assert result.returncode == 1
+  if damage == 'missing':
+    assert 'The CIFAR-10 data is not in' in result.stderr
+  else:
+    assert 'Error: ' + str(bad) in result.stderr
+  assert 'Traceback' not in result.stderr
+  assert time.time() - start < 60
+
+
+# Download: a real HTTP server on loopback.
+
+def _tarball(members: dict, links: dict | None = None) -> bytes:
+  buffer = io.BytesIO()
+  with tarfile.open(fileobj=buffer, mode='w:gz') as tar:
+    for name, data in members.items():
+      info = tarfile.TarInfo(name)
+      info.size = len(data)
+      tar.addfile(info, io.BytesIO(data))
+    for name, target in (links or {}).items():
+      info = tarfile.TarInfo(name)
+      info.type = tarfile.SYMTYPE
+      info.linkname = target
+      tar.addfile(info)
+  return buffer.getvalue()
+
+
+def _official_like_tarball() -> bytes:
+  images, labels = learnable_examples(4, seed=5)
+  data = np.empty((4, 3073), np.uint8)
+  data[:, 0] = labels
+  data[:, 1:] = images.transpose(0, 3, 1, 2).reshape(4, -1)
+  members = {'cifar-10-batches-bin/%s' % name: data.tobytes()
+             for name in cifar10_input.TRAIN_FILES + cifar10_input.TEST_FILES}
+  members['cifar-10-batches-bin/batches.meta.txt'] = b'airplane\n'
+  return _tarball(members)
+
+
+@pytest.fixture
+def http_server():
+  """Serves {path: bytes} on a free loopback port; yields (files, base_url)."""
+  files = {}
+  requests = []
+
+  class Handler(http.server.BaseHTTPRequestHandler):
+    def do_GET(self):
+      requests.append(self.path)
+      if self.path not in files:
+        self.send_error(404)
+        return
+      body = files[self.path]
+      self.send_response(200)
+      self.send_header('Content-Length', str(len(body)))
+      self.end_headers()
+      self.wfile.write(body)
+
+    def log_message(self, *args):
+      pass
+
+  server = http.server.ThreadingHTTPServer(('127.0.0.1', 0), Handler)
+  thread = threading.Thread(target=server.serve_forever, daemon=True)
+  thread.start()
+  try:
+    yield files, requests, 'http://127.0.0.1:%d' % server.server_address[1]
+  finally:
+    server.shutdown()
+    server.server_close()
+
+
+def test_download_verifies_extracts_and_skips_done_work(tmp_path, http_server):
+  files, requests, base = http_server
+  archive = _official_like_tarball()
+  files['/cifar-10-binary.tar.gz'] = archive
+  url = base + '/cifar-10-binary.tar.gz'
+  md5 = hashlib.md5(archive).hexdigest()
+  batches = cifar10_input.maybe_download_and_extract(str(tmp_path), url, md5)
+  assert batches == str(tmp_path / 'cifar-10-batches-bin')
+  assert cifar10_input.check_data_files(
+      cifar10_input.data_files(str(tmp_path))) == 20
+  assert not list(tmp_path.glob('*.part'))
+  assert (tmp_path / 'cifar-10-binary.tar.gz').read_bytes() == archive
+  cifar10_input.maybe_download_and_extract(str(tmp_path), url, md5)
+  assert requests == ['/cifar-10-binary.tar.gz']
+  # A verified archive is extracted again without downloading it again.
+  (tmp_path / 'cifar-10-batches-bin' / 'test_batch.bin').unlink()
+  cifar10_input.maybe_download_and_extract(str(tmp_path), url, md5)
+  assert requests == ['/cifar-10-binary.tar.gz']
+  assert (tmp_path / 'cifar-10-batches-bin' / 'test_batch.bin').exists()
+
+
+def test_download_with_wrong_checksum_leaves_no_file(tmp_path, http_server):
+  files, _, base = http_server
+  files['/cifar-10-binary.tar.gz'] = _official_like_tarball()
+  with pytest.raises(cifar10_input.DataError, match='checksum'):
+    cifar10_input.maybe_download_and_extract(
+        str(tmp_path), base + '/cifar-10-binary.tar.gz', '0' * 32)
+  assert os.listdir(tmp_path) == []
+
+
+def test_offline_gives_one_clear_paragraph(tmp_path, http_server):
+  _, _, base = http_server
+  with pytest.raises(cifar10_input.DataError) as error:
+    cifar10_input.maybe_download_and_extract(
+        str(tmp_path), base + '/missing.tar.gz', '0' * 32)
+  message = str(error.value)
+  assert 'data_batch_1.bin' in message and 'test_batch.bin' in message
+  assert str(tmp_path / 'cifar-10-batches-bin') in message
+  assert '--data_dir' in message and '404' in message
+  assert '\n' not in message
+  assert os.listdir(tmp_path) == []
+
+
+@pytest.mark.parametrize('members, links', [
+    ({'../evil.bin': b'x'}, None),
+    ({'/tmp/evil.bin': b'x'}, None),
+    ({}, {'cifar-10-batches-bin/link': '../../outside'}),
+])
+def test_archive_members_leaving_data_dir_are_refused(
+    tmp_path, http_server, members, links):
+  files, _, base = http_server
+  archive = _tarball(members, links)
+  files['/a.tar.gz'] = archive
+  data_dir = tmp_path / 'data'
+  with pytest.raises(cifar10_input.DataError, match='outside'):
+    cifar10_input.maybe_download_and_extract(
+        str(data_dir), base + '/a.tar.gz', hashlib.md5(archive).hexdigest())
+  assert sorted(p.name for p in tmp_path.rglob('*')) == ['a.tar.gz', 'data']
+
+
+def test_files_in_place_need_no_network(cifar_data):
+  batches = cifar10_input.maybe_download_and_extract(
+      str(cifar_data), 'http://127.0.0.1:9/unreachable', '0' * 32)
+  assert batches == str(cifar_data / 'cifar-10-batches-bin')
+  # --data_dir may also name the folder of .bin files itself.
+  assert cifar10_input.maybe_download_and_extract(
+      batches, 'http://127.0.0.1:9/unreachable', '0' * 32) == batches
+
+
+def test_class_names_from_meta_file(cifar_data, tmp_path):
+  assert cifar10_input.read_class_names(str(cifar_data))[:2] == [
+      'airplane', 'automobile']
+  assert cifar10_input.read_class_names(str(tmp_path))[:2] == ['0', '1']
