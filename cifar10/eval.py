@@ -32,6 +32,8 @@ flags.DEFINE_integer('num_examples', 10000,
 flags.DEFINE_boolean('run_once', False,
                      'Evaluate the latest checkpoint once and exit.')
 
+flags.adopt_module_key_flags(runtime)
+
 FLAGS = flags.FLAGS
 
 

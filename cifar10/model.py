@@ -41,11 +41,32 @@ LRN_ALPHA = 0.001 / 9.0
 LRN_BETA = 0.75
 
 
+def _summary_tag(tensor: tf.Tensor) -> str:
+  return re.sub('%s_[0-9]*/' % TOWER_NAME, '', tensor.op.name)
+
+
+def scalar_summary(tag: str, value: tf.Tensor) -> None:
+  """A scalar summary whose tag is exactly `tag`.
+
+  tf.compat.v1.summary.scalar derives the tag from a unique op name, so a
+  summary named after its tensor ('total_loss') would show in TensorBoard as
+  'total_loss_1'.
+  """
+  tf1.add_to_collection(tf1.GraphKeys.SUMMARIES, tf.raw_ops.ScalarSummary(
+      tags=tag, values=value, name='scalar_summary'))
+
+
+def histogram_summary(tag: str, values: tf.Tensor) -> None:
+  """A histogram summary whose tag is exactly `tag` (see scalar_summary)."""
+  tf1.add_to_collection(tf1.GraphKeys.SUMMARIES, tf.raw_ops.HistogramSummary(
+      tag=tag, values=values, name='histogram_summary'))
+
+
 def _activation_summary(x: tf.Tensor) -> None:
   """Histogram and sparsity (fraction of zeros) summaries of an activation."""
-  tensor_name = re.sub('%s_[0-9]*/' % TOWER_NAME, '', x.op.name)
-  tf1.summary.histogram(tensor_name + '/activations', x)
-  tf1.summary.scalar(tensor_name + '/sparsity', tf.nn.zero_fraction(x))
+  tag = _summary_tag(x)
+  histogram_summary(tag + '/activations', x)
+  scalar_summary(tag + '/sparsity', tf.nn.zero_fraction(x))
 
 
 def _variable_on_cpu(name: str, shape: list[int],
@@ -185,9 +206,8 @@ def add_loss_summaries(total_loss: tf.Tensor,
   with tf.device('/cpu:0'):
     loss_averages_op = loss_averages.apply(losses + [total_loss])
   for l in losses + [total_loss]:
-    name = re.sub('%s_[0-9]*/' % TOWER_NAME, '', l.op.name)
-    tf1.summary.scalar(name + '_raw', l)
-    tf1.summary.scalar(name, loss_averages.average(l))
+    scalar_summary(_summary_tag(l) + '_raw', l)
+    scalar_summary(_summary_tag(l), loss_averages.average(l))
   return loss_averages_op
 
 
@@ -208,7 +228,7 @@ def learning_rate(global_step: tf.Tensor,
   lr = tf1.train.exponential_decay(INITIAL_LEARNING_RATE, global_step,
                                    decay_steps, LEARNING_RATE_DECAY_FACTOR,
                                    staircase=True)
-  tf1.summary.scalar('learning_rate', lr)
+  scalar_summary('learning_rate', lr)
   return lr
 
 
@@ -228,10 +248,10 @@ def apply_gradients(optimizer: tf1.train.Optimizer,
   apply_gradient_op = optimizer.apply_gradients(grads_and_vars,
                                                 global_step=global_step)
   for var in tf1.trainable_variables():
-    tf1.summary.histogram(var.op.name, var)
+    histogram_summary(var.op.name, var)
   for grad, var in grads_and_vars:
     if grad is not None:
-      tf1.summary.histogram(var.op.name + '/gradients', grad)
+      histogram_summary(var.op.name + '/gradients', grad)
   variable_averages = tf1.train.ExponentialMovingAverage(MOVING_AVERAGE_DECAY,
                                                          global_step)
   with tf.control_dependencies([apply_gradient_op]):

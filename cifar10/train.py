@@ -16,6 +16,9 @@ flags.DEFINE_enum('input', 'queue', ['queue', 'feed'],
                   'queue. feed: batches read with numpy (Cifar10Reader) and '
                   'fed through placeholders, as in the per-example style.')
 
+flags.adopt_module_key_flags(runtime)
+flags.adopt_module_key_flags(training)
+
 FLAGS = flags.FLAGS
 
 

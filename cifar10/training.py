@@ -181,7 +181,10 @@ def run_training(train_op: tf.Operation, loss: tf.Tensor,
       return saved_step
     print('%sResuming from %s.' % (log_prefix, resume_from), flush=True)
   stop_hook = StopOnSignalHook()
-  scaffold = tf1.train.Scaffold()
+  # Relative paths in the 'checkpoint' file keep a moved or copied
+  # train_dir resumable from its own checkpoints.
+  scaffold = tf1.train.Scaffold(saver=tf1.train.Saver(
+      sharded=True, allow_empty=True, save_relative_paths=True))
   hooks = [
       tf1.train.NanTensorHook(loss),
       stop_hook,

@@ -142,8 +142,8 @@ def _train_tf(datasets: mnist_input.Datasets):
                     fetches['summary'] = summary_op
                 started = time.time()
                 results = sess.run(fetches, feed_dict=feed)
-                if name == 'mlp' and done % FLAGS.log_every == 0:
-                    print(f'Step {done}: loss = {results["loss"]:.2f} '
+                if name == 'mlp' and step % FLAGS.log_every == 0:
+                    print(f'Step {step}: loss = {results["loss"]:.2f} '
                           f'({time.time() - started:.3f} sec)', flush=True)
                 if 'summary' in results:
                     writer.add_summary(results['summary'], done)

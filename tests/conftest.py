@@ -7,6 +7,8 @@ import sys
 import numpy as np
 import pytest
 
+import cifar10  # noqa: F401  (quiets TensorFlow before anything imports it)
+
 PROJECT_ROOT = pathlib.Path(__file__).resolve().parents[1]
 SHARED_DATA = PROJECT_ROOT.parent / 'shared' / 'data'
 

@@ -1,0 +1,120 @@
+"""cifar10.model: the graph against an independent numpy computation."""
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from cifar10 import model
+from conftest import learnable_examples
+from numpy_model import cross_entropy, eval_preprocess, logits as np_logits
+
+tf1 = tf.compat.v1
+
+
+def _weights(sess):
+  return {v.op.name: sess.run(v) for v in tf1.trainable_variables()}
+
+
+def test_inference_shape_parameters_and_placement():
+  with tf.Graph().as_default():
+    images = tf1.placeholder(tf.float32, [None, 24, 24, 3])
+    logits = model.inference(images)
+    assert logits.shape.as_list() == [None, 10]
+    variables = tf1.trainable_variables()
+    assert sum(np.prod(v.shape.as_list()) for v in variables) == 1068298
+    assert [v.op.name for v in variables] == [
+        'conv1/weights', 'conv1/biases', 'conv2/weights', 'conv2/biases',
+        'local3/weights', 'local3/biases', 'local4/weights', 'local4/biases',
+        'softmax_linear/weights', 'softmax_linear/biases']
+    assert {v.device for v in variables} == {'/device:CPU:0'}
+    # Weight decay only on the two fully connected layers.
+    assert len(tf1.get_collection('losses')) == 2
+
+
+def test_fp16_variables_follow_the_images():
+  with tf.Graph().as_default():
+    logits = model.inference(tf1.placeholder(tf.float16, [2, 24, 24, 3]))
+    assert logits.dtype == tf.float16
+    assert {v.dtype.base_dtype for v in tf1.trainable_variables()} == {
+        tf.float16}
+
+
+def test_logits_and_loss_match_numpy():
+  images_uint8, labels = learnable_examples(6, seed=11)
+  images = eval_preprocess(images_uint8)
+  with tf.Graph().as_default(), tf1.Session() as sess:
+    image_input = tf1.placeholder(tf.float32, [None, 24, 24, 3])
+    logits = model.inference(image_input)
+    total_loss = model.loss(logits, tf.constant(labels.astype(np.int32)))
+    sess.run(tf1.global_variables_initializer())
+    # The initial biases are mostly constants; randomize them so that every
+    # term is checked.
+    for v in tf1.trainable_variables():
+      if 'biases' in v.op.name:
+        v.load(np.random.default_rng(0).normal(0, 0.1, v.shape.as_list()),
+               sess)
+    tf_logits, tf_loss = sess.run([logits, total_loss], {image_input: images})
+    w = _weights(sess)
+  want_logits = np_logits(images, w)
+  np.testing.assert_allclose(tf_logits, want_logits, rtol=1e-4, atol=1e-5)
+  weight_decay = 0.004 * 0.5 * (np.sum(w['local3/weights'] ** 2) +
+                                np.sum(w['local4/weights'] ** 2))
+  want_loss = cross_entropy(want_logits, labels).mean() + weight_decay
+  assert tf_loss == pytest.approx(want_loss, rel=1e-5)
+
+
+def test_learning_rate_decays_by_epochs_of_examples():
+  with tf.Graph().as_default(), tf1.Session() as sess:
+    step = tf1.placeholder(tf.int64, [])
+    rate_128 = model.learning_rate(step, 128)
+    rate_256 = model.learning_rate(step, 256)
+    decay_128 = int(50000 / 128 * 350)
+    decay_256 = int(50000 / 256 * 350)
+    assert sess.run(rate_128, {step: decay_128 - 1}) == pytest.approx(0.1)
+    assert sess.run(rate_128, {step: decay_128}) == pytest.approx(0.01)
+    assert sess.run(rate_256, {step: decay_256}) == pytest.approx(0.01)
+    assert sess.run(rate_256, {step: 2 * decay_256}) == pytest.approx(0.001)
+
+
+def test_train_op_lowers_the_loss_and_tracks_averages():
+  images_uint8, labels = learnable_examples(64, seed=2)
+  images = eval_preprocess(images_uint8)
+  with tf.Graph().as_default(), tf1.Session() as sess:
+    global_step = tf1.train.get_or_create_global_step()
+    logits = model.inference(tf.constant(images, tf.float32))
+    total_loss = model.loss(logits, tf.constant(labels.astype(np.int32)))
+    train_op = model.train(total_loss, global_step, batch_size=64)
+    cross_entropy = tf1.get_default_graph().get_tensor_by_name(
+        'cross_entropy:0')
+    sess.run(tf1.global_variables_initializer())
+    first_loss, first_cross_entropy = sess.run([total_loss, cross_entropy])
+    before = _weights(sess)
+    for _ in range(50):
+      sess.run(train_op)
+    # Weight decay is most of the initial loss; the data term must fall most.
+    assert sess.run(total_loss) < first_loss
+    assert sess.run(cross_entropy) < 0.5 * first_cross_entropy
+    assert sess.run(global_step) == 50
+    shadow, = [sess.run(v) for v in tf1.global_variables()
+               if v.op.name == 'conv1/weights/ExponentialMovingAverage']
+    after = _weights(sess)['conv1/weights']
+    summary = tf1.Summary.FromString(sess.run(tf1.summary.merge_all()))
+  tags = {value.tag for value in summary.value}
+  # num_updates makes the early decay (1 + step) / (10 + step): the average
+  # moves towards the weights but lags behind them.
+  assert not np.allclose(shadow, before['conv1/weights'])
+  assert not np.allclose(shadow, after)
+  for name in ('learning_rate', 'total_loss', 'total_loss_raw',
+               'cross_entropy', 'cross_entropy_raw', 'conv1/conv1/sparsity',
+               'conv1/conv1/activations', 'conv1/weights',
+               'conv1/weights/gradients'):
+    assert name in tags, ' '.join(sorted(tags))
+
+
+def test_variables_to_restore_maps_to_moving_averages():
+  with tf.Graph().as_default():
+    tf1.train.get_or_create_global_step()
+    model.inference(tf1.placeholder(tf.float32, [1, 24, 24, 3]))
+    names = model.variables_to_restore()
+  assert names['conv1/weights/ExponentialMovingAverage'].op.name == (
+      'conv1/weights')
+  assert names['global_step'].op.name == 'global_step'
