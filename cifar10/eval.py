@@ -37,18 +37,14 @@ flags.adopt_module_key_flags(runtime)
 FLAGS = flags.FLAGS
 
 
-def checkpoint_step(checkpoint_path: str) -> int:
-  """The global step a checkpoint was saved at."""
-  return int(tf.train.load_variable(checkpoint_path, 'global_step'))
-
-
 def _restore(saver: tf1.train.Saver, sess: tf1.Session,
              checkpoint_path: str) -> None:
   try:
     saver.restore(sess, checkpoint_path)
-  except tf.errors.DataLossError as e:
+  except (tf.errors.DataLossError, tf.errors.OutOfRangeError,
+          IndexError) as e:
     raise runtime.UserError('%s is corrupt or truncated: %s'
-                            % (checkpoint_path, e.message)) from e
+                            % (checkpoint_path, e)) from e
   except (tf.errors.NotFoundError, tf.errors.InvalidArgumentError) as e:
     raise runtime.UserError(
         '%s does not match this model (was it written by another model, '
@@ -73,9 +69,9 @@ def eval_once(saver: tf1.train.Saver, checkpoint_path: str,
   Returns:
     Precision @ 1.
   """
-  global_step = checkpoint_step(checkpoint_path)
   with tf1.Session(config=runtime.session_config()) as sess:
     _restore(saver, sess, checkpoint_path)
+    global_step = sess.run(tf1.train.get_global_step())
     sess.run(tf1.local_variables_initializer())
     coord = tf1.train.Coordinator()
     threads = tf1.train.start_queue_runners(sess, coord)
@@ -115,6 +111,7 @@ def evaluate() -> None:
     if num_examples < FLAGS.num_examples:
       print('The %s data holds %d examples; scoring all of them.'
             % (FLAGS.eval_data, num_records))
+    tf1.train.get_or_create_global_step()
     logits = model.inference(runtime.model_input(images))
     top_k_op = tf.nn.in_top_k(predictions=tf.cast(logits, tf.float32),
                               targets=labels, k=1)
