@@ -19,7 +19,10 @@ setup(
         'tensorboard',
     ],
     extras_require={
-        'test': ['pytest', 'pillow'],
+        'test': ['pytest', 'pillow', 'matplotlib'],
+        # Reading your own images of any format (scripts/images_to_cifar10.py).
+        'images': ['pillow'],
+        # Loss and precision curves (scripts/plot_curves.py).
         'plot': ['matplotlib'],
     },
 )

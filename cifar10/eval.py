@@ -105,14 +105,16 @@ def eval_once(saver: tf1.train.Saver, checkpoint_path: str,
 def evaluate() -> None:
   """Builds the eval graph and scores checkpoints as the flags ask."""
   with tf.Graph().as_default():
+    num_classes = runtime.num_classes()
     images, labels, num_records = cifar10_input.inputs(
-        FLAGS.eval_data == 'test', FLAGS.data_dir, FLAGS.batch_size)
+        FLAGS.eval_data == 'test', FLAGS.data_dir, FLAGS.batch_size,
+        num_classes=num_classes)
     num_examples = min(FLAGS.num_examples, num_records)
     if num_examples < FLAGS.num_examples:
       print('The %s data holds %d examples; scoring all of them.'
             % (FLAGS.eval_data, num_records))
     tf1.train.get_or_create_global_step()
-    logits = model.inference(runtime.model_input(images))
+    logits = model.inference(runtime.model_input(images), num_classes)
     top_k_op = tf.nn.in_top_k(predictions=tf.cast(logits, tf.float32),
                               targets=labels, k=1)
     saver = tf1.train.Saver(model.variables_to_restore())

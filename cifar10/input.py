@@ -249,7 +249,7 @@ def distorted_feed_inputs() -> tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
 
 
 def inputs(eval_data: bool, data_dir: str, batch_size: int,
-           num_threads: int = 2, num_classes: int = NUM_CLASSES
+           num_threads: int = 1, num_classes: int = NUM_CLASSES
            ) -> tuple[tf.Tensor, tf.Tensor, int]:
   """Evaluation batches that cover the chosen files exactly once.
 
@@ -263,7 +263,9 @@ def inputs(eval_data: bool, data_dir: str, batch_size: int,
     eval_data: True for the test file, False for the training files.
     data_dir: folder holding the .bin files (or their cifar-10-batches-bin).
     batch_size: examples per batch.
-    num_threads: preprocessing threads; each record is still read once.
+    num_threads: preprocessing threads. With one, batches follow the files'
+      order, so the first N examples are always the same N; with more, each
+      record is still read once, but in no fixed order.
     num_classes: labels must be below this.
 
   Returns:
@@ -367,7 +369,11 @@ class Cifar10Reader:
 
 
 def read_class_names(data_dir: str) -> list[str]:
-  """Class names from batches.meta.txt, one per line; numbers if absent."""
+  """Class names from batches.meta.txt, one per line; numbers if absent.
+
+  The number of names is the number of classes: datasets of your own (see
+  scripts/images_to_cifar10.py) may have other than 10.
+  """
   path = os.path.join(find_batches_dir(data_dir), META_FILE)
   if not os.path.isfile(path):
     return [str(i) for i in range(NUM_CLASSES)]

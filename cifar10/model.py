@@ -138,7 +138,8 @@ def _local(x: tf.Tensor, scope_name: str, units: int, stddev: float,
   return out
 
 
-def inference(images: tf.Tensor) -> tf.Tensor:
+def inference(images: tf.Tensor,
+              num_classes: int = NUM_CLASSES) -> tf.Tensor:
   """Builds the CIFAR-10 model.
 
   Variables take the dtype of `images` (float16 for --use_fp16). Call it again
@@ -147,9 +148,11 @@ def inference(images: tf.Tensor) -> tf.Tensor:
   Args:
     images: [batch, IMAGE_SIZE, IMAGE_SIZE, 3] from distorted_inputs() or
       inputs().
+    num_classes: size of the output layer (10 for CIFAR-10; datasets of your
+      own may have another number, see runtime.num_classes).
 
   Returns:
-    Logits [batch, NUM_CLASSES]: unnormalized, as
+    Logits [batch, num_classes]: unnormalized, as
     tf.nn.sparse_softmax_cross_entropy_with_logits expects.
   """
   conv1 = _conv_relu(images, 'conv1', [5, 5, 3, 64], bias=0.0)
@@ -162,7 +165,7 @@ def inference(images: tf.Tensor) -> tf.Tensor:
                             pool2.shape[3]])
   local3 = _local(flat, 'local3', 384, stddev=0.04, wd=0.004, bias=0.1)
   local4 = _local(local3, 'local4', 192, stddev=0.04, wd=0.004, bias=0.1)
-  return _local(local4, 'softmax_linear', NUM_CLASSES, stddev=1 / 192.0,
+  return _local(local4, 'softmax_linear', num_classes, stddev=1 / 192.0,
                 wd=None, bias=0.0, relu=False)
 
 

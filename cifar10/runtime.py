@@ -39,6 +39,11 @@ def session_config() -> tf1.ConfigProto:
                          log_device_placement=FLAGS.log_device_placement)
 
 
+def num_classes() -> int:
+  """Classes in --data_dir: one per line of batches.meta.txt, else 10."""
+  return len(cifar10_input.read_class_names(FLAGS.data_dir))
+
+
 def model_input(images: tf.Tensor) -> tf.Tensor:
   """Casts images to the model's dtype (float16 with --use_fp16)."""
   return tf.cast(images, tf.float16) if FLAGS.use_fp16 else images

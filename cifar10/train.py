@@ -25,21 +25,22 @@ FLAGS = flags.FLAGS
 def build_graph() -> tuple:
   """The single-device training graph; see training.train_main."""
   global_step = tf.compat.v1.train.get_or_create_global_step()
+  num_classes = runtime.num_classes()
   feed_fn = None
   if FLAGS.input == 'queue':
     images, labels = cifar10_input.distorted_inputs(
         FLAGS.data_dir, FLAGS.batch_size, FLAGS.num_preprocess_threads,
-        FLAGS.min_queue_fraction)
+        FLAGS.min_queue_fraction, num_classes)
   else:
     reader = cifar10_input.Cifar10Reader(
-        cifar10_input.data_files(FLAGS.data_dir))
+        cifar10_input.data_files(FLAGS.data_dir), num_classes)
     image_input, labels, images = cifar10_input.distorted_feed_inputs()
     batches = reader.batches(FLAGS.batch_size)
 
     def feed_fn() -> dict:
       batch_images, batch_labels = next(batches)
       return {image_input: batch_images, labels: batch_labels}
-  logits = model.inference(runtime.model_input(images))
+  logits = model.inference(runtime.model_input(images), num_classes)
   loss = model.loss(logits, labels)
   train_op = model.train(loss, global_step, FLAGS.batch_size)
   return train_op, loss, FLAGS.batch_size, feed_fn
