@@ -41,7 +41,8 @@ LRN_ALPHA = 0.001 / 9.0
 LRN_BETA = 0.75
 
 
-def _summary_tag(tensor: tf.Tensor) -> str:
+def summary_tag(tensor: tf.Tensor) -> str:
+  """The tensor's name without the tower prefix: one tag for all towers."""
   return re.sub('%s_[0-9]*/' % TOWER_NAME, '', tensor.op.name)
 
 
@@ -64,7 +65,7 @@ def histogram_summary(tag: str, values: tf.Tensor) -> None:
 
 def _activation_summary(x: tf.Tensor) -> None:
   """Histogram and sparsity (fraction of zeros) summaries of an activation."""
-  tag = _summary_tag(x)
+  tag = summary_tag(x)
   histogram_summary(tag + '/activations', x)
   scalar_summary(tag + '/sparsity', tf.nn.zero_fraction(x))
 
@@ -169,22 +170,25 @@ def inference(images: tf.Tensor,
                 wd=None, bias=0.0, relu=False)
 
 
-def loss(logits: tf.Tensor, labels: tf.Tensor) -> tf.Tensor:
+def loss(logits: tf.Tensor, labels: tf.Tensor,
+         scope: str | None = None) -> tf.Tensor:
   """Mean cross-entropy plus all weight decay terms.
 
   Args:
     logits: from inference().
     labels: int [batch] class indices.
+    scope: sum only the losses made under this name scope (a tower's).
 
   Returns:
-    total_loss: the sum of everything in the 'losses' collection.
+    total_loss: the sum of the 'losses' collection (within scope).
   """
   cross_entropy = tf.nn.sparse_softmax_cross_entropy_with_logits(
       labels=tf.cast(labels, tf.int64), logits=logits,
       name='cross_entropy_per_example')
   cross_entropy_mean = tf.reduce_mean(cross_entropy, name='cross_entropy')
   tf1.add_to_collection(LOSSES_COLLECTION, cross_entropy_mean)
-  return tf.add_n(tf1.get_collection(LOSSES_COLLECTION), name='total_loss')
+  return tf.add_n(tf1.get_collection(LOSSES_COLLECTION, scope),
+                 name='total_loss')
 
 
 def add_loss_summaries(total_loss: tf.Tensor,
@@ -209,8 +213,8 @@ def add_loss_summaries(total_loss: tf.Tensor,
   with tf.device('/cpu:0'):
     loss_averages_op = loss_averages.apply(losses + [total_loss])
   for l in losses + [total_loss]:
-    scalar_summary(_summary_tag(l) + '_raw', l)
-    scalar_summary(_summary_tag(l), loss_averages.average(l))
+    scalar_summary(summary_tag(l) + '_raw', l)
+    scalar_summary(summary_tag(l), loss_averages.average(l))
   return loss_averages_op
 
 

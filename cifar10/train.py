@@ -22,8 +22,8 @@ flags.adopt_module_key_flags(training)
 FLAGS = flags.FLAGS
 
 
-def build_graph() -> tuple:
-  """The single-device training graph; see training.train_main."""
+def build_graph() -> training.TrainGraph:
+  """The single-device training graph."""
   global_step = tf.compat.v1.train.get_or_create_global_step()
   num_classes = runtime.num_classes()
   feed_fn = None
@@ -43,7 +43,7 @@ def build_graph() -> tuple:
   logits = model.inference(runtime.model_input(images), num_classes)
   loss = model.loss(logits, labels)
   train_op = model.train(loss, global_step, FLAGS.batch_size)
-  return train_op, loss, FLAGS.batch_size, feed_fn
+  return training.TrainGraph(train_op, loss, FLAGS.batch_size, feed_fn)
 
 
 def main(argv):

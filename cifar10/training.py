@@ -13,6 +13,7 @@ loop and adds what its users missed:
 - data problems are reported in one paragraph instead of a traceback.
 """
 import contextlib
+import dataclasses
 import datetime
 import signal
 import time
@@ -151,7 +152,8 @@ def run_training(train_op: tf.Operation, loss: tf.Tensor,
                  examples_per_step: int,
                  feed_fn: Optional[Callable[[], dict]] = None,
                  extra_hooks: Optional[list] = None,
-                 log_prefix: str = '') -> int:
+                 log_prefix: str = '',
+                 summary_op: Optional[tf.Tensor] = None) -> int:
   """Runs train_op until FLAGS.max_steps, with the shared hooks.
 
   Hooks run in a fixed order: the NaN check comes before the summary and
@@ -164,6 +166,7 @@ def run_training(train_op: tf.Operation, loss: tf.Tensor,
     feed_fn: returns the feed_dict of each step, for placeholder input.
     extra_hooks: more hooks, run after the shared ones.
     log_prefix: put before every log line (e.g. a worker's name).
+    summary_op: the summaries to write; default: all in the graph.
 
   Returns:
     The global step reached.
@@ -183,7 +186,7 @@ def run_training(train_op: tf.Operation, loss: tf.Tensor,
   stop_hook = StopOnSignalHook()
   # Relative paths in the 'checkpoint' file keep a moved or copied
   # train_dir resumable from its own checkpoints.
-  scaffold = tf1.train.Scaffold(saver=tf1.train.Saver(
+  scaffold = tf1.train.Scaffold(summary_op=summary_op, saver=tf1.train.Saver(
       sharded=True, allow_empty=True, save_relative_paths=True))
   hooks = [
       tf1.train.NanTensorHook(loss),
@@ -218,7 +221,25 @@ def run_training(train_op: tf.Operation, loss: tf.Tensor,
   return int(tf.train.load_variable(checkpoint, 'global_step'))
 
 
-def train_main(build_graph: Callable[[], tuple]) -> None:
+@dataclasses.dataclass
+class TrainGraph:
+  """A training binary's graph, as run_training() takes it.
+
+  Attributes:
+    train_op: one training step.
+    loss: the loss to log.
+    examples_per_step: examples one step consumes.
+    feed_fn: the feed_dict of each step, for placeholder input.
+    summary_op: the summaries to write (default: all).
+  """
+  train_op: tf.Operation
+  loss: tf.Tensor
+  examples_per_step: int
+  feed_fn: Optional[Callable[[], dict]] = None
+  summary_op: Optional[tf.Tensor] = None
+
+
+def train_main(build_graph: Callable[[], TrainGraph]) -> None:
   """The body every training binary's main() shares.
 
   Prepares train_dir and the data, builds the graph with build_graph() in a
@@ -226,12 +247,12 @@ def train_main(build_graph: Callable[[], tuple]) -> None:
   message instead of a traceback.
 
   Args:
-    build_graph: returns (train_op, loss, examples_per_step, feed_fn); called
-      inside the graph, after the data is checked.
+    build_graph: makes the graph; called after the data is checked.
   """
   with runtime.exit_on_user_error():
     cifar10_input.maybe_download_and_extract(FLAGS.data_dir, FLAGS.data_url)
     prepare_train_dir(FLAGS.train_dir, FLAGS.fresh)
     with tf.Graph().as_default():
-      train_op, loss, examples_per_step, feed_fn = build_graph()
-      run_training(train_op, loss, examples_per_step, feed_fn)
+      graph = build_graph()
+      run_training(graph.train_op, graph.loss, graph.examples_per_step,
+                   feed_fn=graph.feed_fn, summary_op=graph.summary_op)

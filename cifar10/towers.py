@@ -1,0 +1,133 @@
+"""Synchronous data-parallel training: one model replica ("tower") per device.
+
+Each tower runs the whole model on its slice of the batch, on its own device
+('/gpu:0', '/gpu:1', ...), while all variables live once on the CPU. The
+towers' gradients are averaged per variable and applied once, so a step of N
+towers on N slices equals one step of a single model on the whole batch.
+
+This is the graph of the tutorial's cifar10_multi_gpu_train, reusable by any
+training binary, with the fixes its users needed: the loss moving averages
+are created once, outside the towers' variable reuse (the original failed
+with ".../avg/biased does not exist"), the learning rate decays per example
+rather than per step, and the logged loss is the mean over towers.
+"""
+from dataclasses import dataclass
+
+import tensorflow as tf
+
+from cifar10 import model
+
+tf1 = tf.compat.v1
+
+
+@dataclass
+class TowerGraph:
+  """What build_towers() made.
+
+  Attributes:
+    train_op: one synchronous step of all towers.
+    loss: total loss, mean over towers.
+    grads_and_vars: the averaged gradients that train_op applies.
+    summary_op: the last tower's summaries and the shared ones.
+  """
+  train_op: tf.Operation
+  loss: tf.Tensor
+  grads_and_vars: list
+  summary_op: tf.Tensor
+
+
+def tower_name(index: int) -> str:
+  return '%s_%d' % (model.TOWER_NAME, index)
+
+
+def tower_loss(scope: str, images: tf.Tensor, labels: tf.Tensor,
+               num_classes: int = model.NUM_CLASSES
+               ) -> tuple[tf.Tensor, list[tf.Tensor]]:
+  """Builds one tower's model and loss.
+
+  Args:
+    scope: the tower's name scope, e.g. 'tower_0/'; its losses are collected
+      by this prefix.
+    images: the tower's slice of the batch.
+    labels: its labels.
+    num_classes: classes of the model.
+
+  Returns:
+    total_loss: the tower's cross-entropy plus weight decay.
+    losses: the terms of total_loss.
+  """
+  total_loss = model.loss(model.inference(images, num_classes), labels, scope)
+  return total_loss, tf1.get_collection(model.LOSSES_COLLECTION, scope)
+
+
+def average_gradients(tower_grads: list[list[tuple]]) -> list[tuple]:
+  """The mean over towers of each variable's gradient.
+
+  Args:
+    tower_grads: per tower, the (gradient, variable) pairs of
+      compute_gradients, all in the same variable order.
+
+  Returns:
+    (mean gradient, variable) pairs.
+  """
+  averaged = []
+  for grads_and_vars in zip(*tower_grads):
+    grads = [g for g, _ in grads_and_vars]
+    variable = grads_and_vars[0][1]
+    averaged.append((tf.reduce_mean(tf.stack(grads), axis=0), variable))
+  return averaged
+
+
+def _mean_over_towers(tensors: list[tf.Tensor]) -> tf.Tensor:
+  """The mean of one loss term over towers, named as the term is in a
+  single-device graph, so summaries and checkpoints keep the same names."""
+  name = model.summary_tag(tensors[0])
+  return tf.reduce_mean(tf.stack(tensors), name=name)
+
+
+def build_towers(images: tf.Tensor, labels: tf.Tensor, num_towers: int,
+                 global_step: tf.Tensor,
+                 num_classes: int = model.NUM_CLASSES,
+                 device: str = '/gpu:%d') -> TowerGraph:
+  """Splits the batch over num_towers towers and builds one training step.
+
+  Args:
+    images: the whole batch, e.g. from one shared input queue on the CPU.
+    labels: its labels.
+    num_towers: towers; the batch size must be a multiple of it.
+    global_step: the step counter (on the CPU).
+    num_classes: classes of the model.
+    device: device of tower i, as a pattern.
+
+  Returns:
+    A TowerGraph.
+  """
+  examples_per_step = images.shape[0]
+  with tf.device('/cpu:0'):
+    learning_rate = model.learning_rate(global_step, examples_per_step)
+    optimizer = tf1.train.GradientDescentOptimizer(learning_rate)
+    image_slices = tf.split(images, num_towers)
+    label_slices = tf.split(labels, num_towers)
+  tower_grads, tower_totals, tower_terms = [], [], []
+  with tf1.variable_scope(tf1.get_variable_scope()):
+    for i in range(num_towers):
+      with tf.device(device % i), tf1.name_scope(tower_name(i)) as scope:
+        total, terms = tower_loss(scope, image_slices[i], label_slices[i],
+                                  num_classes)
+        tf1.get_variable_scope().reuse_variables()
+        tower_grads.append(optimizer.compute_gradients(total))
+        tower_totals.append(total)
+        tower_terms.append(terms)
+  with tf.device('/cpu:0'):
+    loss = _mean_over_towers(tower_totals)
+    terms = [_mean_over_towers(list(t)) for t in zip(*tower_terms)]
+    loss_averages_op = model.add_loss_summaries(loss, terms)
+    grads_and_vars = average_gradients(tower_grads)
+    apply_op = model.apply_gradients(optimizer, grads_and_vars, global_step)
+  # Every tower wrote the same summaries; keep the last tower's only.
+  other_towers = {tower_name(i) for i in range(num_towers - 1)}
+  summaries = [s for s in tf1.get_collection(tf1.GraphKeys.SUMMARIES)
+               if s.op.name.split('/')[0] not in other_towers]
+  return TowerGraph(train_op=tf.group(apply_op, loss_averages_op), loss=loss,
+                    grads_and_vars=grads_and_vars,
+                    summary_op=tf1.summary.merge(summaries))

@@ -1,0 +1,136 @@
+"""cifar10.towers and cifar10.multi_gpu_train, on a machine without GPUs."""
+import glob
+import re
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from cifar10 import model
+from cifar10 import towers
+from conftest import QUICK_TRAIN_FLAGS, learnable_examples, run_module
+from numpy_model import eval_preprocess
+
+tf1 = tf.compat.v1
+
+BATCH = 8
+SOFT_PLACEMENT = tf1.ConfigProto(allow_soft_placement=True)
+
+
+def _batch():
+  images, labels = learnable_examples(BATCH, seed=4)
+  return eval_preprocess(images).astype(np.float32), labels.astype(np.int32)
+
+
+def _build_two_towers():
+  images, labels = _batch()
+  with tf.device('/cpu:0'):
+    global_step = tf1.train.get_or_create_global_step()
+  return towers.build_towers(tf.constant(images), tf.constant(labels), 2,
+                             global_step)
+
+
+def test_towers_are_placed_on_their_gpus_and_variables_on_the_cpu():
+  with tf.Graph().as_default() as graph:
+    _build_two_towers()
+    for i in (0, 1):
+      tower_ops = [op for op in graph.get_operations()
+                   if op.name.startswith('tower_%d/' % i)]
+      # Reads of a resource variable run where the variable is: the CPU.
+      reads = [op for op in tower_ops if op.type == 'ReadVariableOp']
+      assert len(reads) == 12
+      assert {op.inputs[0].op.device for op in reads} == {'/device:CPU:0'}
+      computed = [op for op in tower_ops if op.type != 'ReadVariableOp']
+      assert len(computed) > 100
+      assert {op.device for op in computed} == {'/device:GPU:%d' % i}
+    variables = tf1.global_variables()
+    assert {v.device for v in variables} == {'/device:CPU:0'}
+    assert not [v.op.name for v in variables if 'tower_' in v.op.name]
+    names = {v.op.name for v in variables}
+    assert {'global_step', 'conv1/weights',
+            'conv1/weights/ExponentialMovingAverage',
+            'total_loss/avg', 'cross_entropy/avg'} <= names
+    assert len(tf1.trainable_variables()) == 10
+
+
+def test_summaries_come_once_with_single_device_tags():
+  with tf.Graph().as_default(), tf1.Session(config=SOFT_PLACEMENT) as sess:
+    graph = _build_two_towers()
+    sess.run(tf1.global_variables_initializer())
+    summary = tf1.Summary.FromString(sess.run(graph.summary_op))
+  tags = [value.tag for value in summary.value]
+  assert len(tags) == len(set(tags))
+  assert {'total_loss', 'total_loss_raw', 'cross_entropy', 'learning_rate',
+          'local3/weight_loss', 'conv1/conv1/activations',
+          'conv1/weights/gradients'} <= set(tags)
+
+
+def _initial_weights():
+  with tf.Graph().as_default(), tf1.Session(config=SOFT_PLACEMENT) as sess:
+    model.inference(tf1.placeholder(tf.float32, [None, 24, 24, 3]))
+    sess.run(tf1.global_variables_initializer())
+    rng = np.random.default_rng(5)
+    return {v.op.name: sess.run(v) + rng.normal(0, 0.01, v.shape.as_list())
+            for v in tf1.trainable_variables()}
+
+
+def _load(sess, weights):
+  for v in tf1.trainable_variables():
+    v.load(weights[v.op.name], sess)
+
+
+def test_two_towers_equal_one_model_on_the_whole_batch():
+  weights = _initial_weights()
+  images, labels = _batch()
+  with tf.Graph().as_default(), tf1.Session(config=SOFT_PLACEMENT) as sess:
+    global_step = tf1.train.get_or_create_global_step()
+    total_loss = model.loss(model.inference(tf.constant(images)),
+                            tf.constant(labels))
+    variables = tf1.trainable_variables()
+    single_grads = tf.gradients(total_loss, variables)
+    train_op = model.train(total_loss, global_step, BATCH)
+    sess.run(tf1.global_variables_initializer())
+    _load(sess, weights)
+    want_grads = sess.run(single_grads)
+    want_loss = sess.run(total_loss)
+    sess.run(train_op)
+    want_after = {v.op.name: sess.run(v) for v in variables}
+  with tf.Graph().as_default(), tf1.Session(config=SOFT_PLACEMENT) as sess:
+    graph = _build_two_towers()
+    sess.run(tf1.global_variables_initializer())
+    _load(sess, weights)
+    got_grads = sess.run([g for g, _ in graph.grads_and_vars])
+    got_loss = sess.run(graph.loss)
+    sess.run(graph.train_op)
+    got_after = {v.op.name: sess.run(v) for v in tf1.trainable_variables()}
+    assert [v.op.name for _, v in graph.grads_and_vars] == [
+        v.op.name for v in variables]
+  assert got_loss == pytest.approx(want_loss, rel=1e-5)
+  for got, want in zip(got_grads, want_grads):
+    np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-6)
+  for name, want in want_after.items():
+    np.testing.assert_allclose(got_after[name], want, rtol=1e-5, atol=1e-7)
+
+
+LOG_LINE = re.compile(r': step (\d+), loss = \d+\.\d\d \((\d+\.\d) '
+                      r'examples/sec; \d+\.\d{3} sec/batch\)$', re.M)
+
+
+def test_multi_gpu_train_runs_without_gpus_and_eval_scores_it(
+    cifar_data, tmp_path):
+  args = ['--data_dir=%s' % cifar_data, '--train_dir=%s' % tmp_path,
+          '--num_gpus=2', *QUICK_TRAIN_FLAGS]
+  result = run_module('cifar10.multi_gpu_train', '--max_steps=12', *args)
+  assert ('Asked for 2 GPUs, found 0: towers 0..1 run on the CPU (soft '
+          'placement).') in result.stdout
+  assert [int(s) for s, _ in LOG_LINE.findall(result.stdout)] == [5, 10]
+  assert glob.glob(str(tmp_path / 'model.ckpt-12.index'))
+  result = run_module('cifar10.multi_gpu_train', '--max_steps=17', *args)
+  assert 'Resuming from %s/model.ckpt-12' % tmp_path in result.stdout
+  assert [int(s) for s, _ in LOG_LINE.findall(result.stdout)] == [15]
+  assert glob.glob(str(tmp_path / 'model.ckpt-17.index'))
+  result = run_module('cifar10.eval', '--data_dir=%s' % cifar_data,
+                      '--checkpoint_dir=%s' % tmp_path,
+                      '--eval_dir=%s' % (tmp_path / 'eval'), '--run_once',
+                      '--num_examples=60')
+  assert re.search(r': precision @ 1 = \d\.\d{3}$', result.stdout, re.M)
