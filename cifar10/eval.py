@@ -5,6 +5,7 @@ Each checkpoint's moving-average weights are scored on exactly
 TensorBoard. Without --run_once, new checkpoints are evaluated as training
 writes them.
 """
+import dataclasses
 import datetime
 import time
 
@@ -13,6 +14,7 @@ import tensorflow as tf
 from absl import app, flags
 
 from cifar10 import input as cifar10_input
+from cifar10 import metrics
 from cifar10 import model
 from cifar10 import runtime
 
@@ -31,10 +33,16 @@ flags.DEFINE_integer('num_examples', 10000,
                      'the files).')
 flags.DEFINE_boolean('run_once', False,
                      'Evaluate the latest checkpoint once and exit.')
+flags.DEFINE_boolean('confusion', False,
+                     'Print the whole confusion matrix with per-class '
+                     'precision and recall (otherwise one line of recalls).')
 
 flags.adopt_module_key_flags(runtime)
 
 FLAGS = flags.FLAGS
+
+# Eval runs taking longer than this report their progress.
+PROGRESS_SECS = 5
 
 
 def _restore(saver: tf1.train.Saver, sess: tf1.Session,
@@ -52,51 +60,130 @@ def _restore(saver: tf1.train.Saver, sess: tf1.Session,
         % (checkpoint_path, e.message.splitlines()[0])) from e
 
 
-def eval_once(saver: tf1.train.Saver, checkpoint_path: str,
-              top_k_op: tf.Tensor, num_examples: int,
-              summary_writer: tf1.summary.FileWriter,
-              summary_op: tf.Tensor) -> float:
+@dataclasses.dataclass
+class EvalGraph:
+  """The ops eval_once() runs.
+
+  Attributes:
+    saver: restores the moving-average weights.
+    correct: bool [batch], whether the top prediction is right (in_top_k).
+    predictions: int [batch], the top class.
+    labels: int [batch], the true class.
+    summary_op: the graph's summaries (input images, activations).
+    png_input: uint8 [H, W, 3] placeholder for png.
+    png: the PNG encoding of png_input.
+    class_names: names of the classes, in label order.
+  """
+  saver: tf1.train.Saver
+  correct: tf.Tensor
+  predictions: tf.Tensor
+  labels: tf.Tensor
+  summary_op: tf.Tensor
+  png_input: tf.Tensor
+  png: tf.Tensor
+  class_names: list
+
+
+def build_eval_graph(num_records_out: list) -> EvalGraph:
+  """Builds the eval input and model; appends the file's record count."""
+  class_names = cifar10_input.read_class_names(FLAGS.data_dir)
+  images, labels, num_records = cifar10_input.inputs(
+      FLAGS.eval_data == 'test', FLAGS.data_dir, FLAGS.batch_size,
+      num_classes=len(class_names))
+  num_records_out.append(num_records)
+  tf1.train.get_or_create_global_step()
+  logits = tf.cast(model.inference(runtime.model_input(images),
+                                   len(class_names)), tf.float32)
+  png_input = tf1.placeholder(tf.uint8, [None, None, 3])
+  return EvalGraph(
+      saver=tf1.train.Saver(model.variables_to_restore()),
+      correct=tf.nn.in_top_k(predictions=logits, targets=labels, k=1),
+      predictions=tf.argmax(logits, axis=1, output_type=tf.int32),
+      labels=labels, summary_op=tf1.summary.merge_all(),
+      png_input=png_input, png=tf.io.encode_png(png_input),
+      class_names=class_names)
+
+
+def _score(sess: tf1.Session, graph: EvalGraph, num_examples: int
+           ) -> tuple[int, np.ndarray, np.ndarray, bytes]:
+  """Runs the eval batches; returns (number correct, labels, predictions,
+  serialized graph summaries)."""
+  fetches = [graph.correct, graph.labels, graph.predictions]
+  labels = predictions = np.zeros(0, np.int64)
+  true_count = 0
+  graph_summaries = None
+  start = last_report = time.time()
+  try:
+    while len(labels) < num_examples:
+      if graph_summaries is None:
+        results, graph_summaries = sess.run([fetches, graph.summary_op])
+      else:
+        results = sess.run(fetches)
+      keep = num_examples - len(labels)
+      correct, batch_labels, batch_predictions = (r[:keep] for r in results)
+      true_count += int(np.sum(correct))
+      labels = np.concatenate([labels, batch_labels]).astype(np.int64)
+      predictions = np.concatenate(
+          [predictions, batch_predictions]).astype(np.int64)
+      if time.time() - last_report > PROGRESS_SECS:
+        last_report = time.time()
+        print('  scored %d of %d examples (%.0f examples/sec)'
+              % (len(labels), num_examples,
+                 len(labels) / (last_report - start)), flush=True)
+  except tf.errors.OutOfRangeError:
+    pass
+  return true_count, labels, predictions, graph_summaries
+
+
+def eval_once(graph: EvalGraph, checkpoint_path: str, num_examples: int,
+              summary_writer: tf1.summary.FileWriter) -> float:
   """Scores one checkpoint on the first num_examples examples.
 
+  Prints precision @ 1 and each class's recall (the whole confusion table
+  with --confusion) and writes them, with the confusion matrix as an image,
+  to the summary writer at the checkpoint's global step.
+
   Args:
-    saver: restores the moving-average weights.
+    graph: from build_eval_graph().
     checkpoint_path: the checkpoint.
-    top_k_op: bool [batch], whether each prediction is right.
     num_examples: how many examples to score.
     summary_writer: where the summaries go.
-    summary_op: the graph's other summaries, run with the first batch.
 
   Returns:
     Precision @ 1.
   """
   with tf1.Session(config=runtime.session_config()) as sess:
-    _restore(saver, sess, checkpoint_path)
+    _restore(graph.saver, sess, checkpoint_path)
     global_step = sess.run(tf1.train.get_global_step())
     sess.run(tf1.local_variables_initializer())
     coord = tf1.train.Coordinator()
     threads = tf1.train.start_queue_runners(sess, coord)
-    true_count = total = 0
-    graph_summaries = None
     try:
-      while total < num_examples:
-        if graph_summaries is None:
-          correct, graph_summaries = sess.run([top_k_op, summary_op])
-        else:
-          correct = sess.run(top_k_op)
-        correct = correct[:num_examples - total]
-        true_count += int(np.sum(correct))
-        total += len(correct)
-    except tf.errors.OutOfRangeError:
-      pass
+      true_count, labels, predictions, graph_summaries = _score(
+          sess, graph, num_examples)
     finally:
       coord.request_stop()
       coord.join(threads, stop_grace_period_secs=10)
-  precision = true_count / total
+    confusion = metrics.confusion_matrix(labels, predictions,
+                                         len(graph.class_names))
+    confusion_png = sess.run(graph.png, {
+        graph.png_input: metrics.confusion_image(confusion)})
+  precision = true_count / len(labels)
   print('%s: precision @ 1 = %.3f' % (datetime.datetime.now(), precision),
         flush=True)
-  summary = tf1.Summary()
-  summary.ParseFromString(graph_summaries)
+  print(metrics.format_table(confusion, graph.class_names) if FLAGS.confusion
+        else metrics.format_recall_line(confusion, graph.class_names),
+        flush=True)
+  summary = tf1.Summary.FromString(graph_summaries)
   summary.value.add(tag='Precision @ 1', simple_value=precision)
+  class_precision, class_recall = metrics.precision_recall(confusion)
+  for name, p, r in zip(graph.class_names, class_precision, class_recall):
+    summary.value.add(tag='precision/' + name, simple_value=p)
+    summary.value.add(tag='recall/' + name, simple_value=r)
+  size = confusion.shape[0] * metrics.CELL_PIXELS
+  summary.value.add(tag='confusion_matrix', image=tf1.Summary.Image(
+      height=size, width=size, colorspace=3,
+      encoded_image_string=confusion_png))
   summary_writer.add_summary(summary, global_step)
   summary_writer.flush()
   return precision
@@ -105,20 +192,12 @@ def eval_once(saver: tf1.train.Saver, checkpoint_path: str,
 def evaluate() -> None:
   """Builds the eval graph and scores checkpoints as the flags ask."""
   with tf.Graph().as_default():
-    num_classes = runtime.num_classes()
-    images, labels, num_records = cifar10_input.inputs(
-        FLAGS.eval_data == 'test', FLAGS.data_dir, FLAGS.batch_size,
-        num_classes=num_classes)
-    num_examples = min(FLAGS.num_examples, num_records)
+    num_records = []
+    graph = build_eval_graph(num_records)
+    num_examples = min(FLAGS.num_examples, num_records[0])
     if num_examples < FLAGS.num_examples:
       print('The %s data holds %d examples; scoring all of them.'
-            % (FLAGS.eval_data, num_records))
-    tf1.train.get_or_create_global_step()
-    logits = model.inference(runtime.model_input(images), num_classes)
-    top_k_op = tf.nn.in_top_k(predictions=tf.cast(logits, tf.float32),
-                              targets=labels, k=1)
-    saver = tf1.train.Saver(model.variables_to_restore())
-    summary_op = tf1.summary.merge_all()
+            % (FLAGS.eval_data, num_records[0]))
     summary_writer = tf1.summary.FileWriter(FLAGS.eval_dir,
                                             tf1.get_default_graph())
     last_evaluated = None
@@ -133,8 +212,7 @@ def evaluate() -> None:
         print('No checkpoint in %s yet; looking again every %d s.'
               % (FLAGS.checkpoint_dir, FLAGS.eval_interval_secs), flush=True)
       elif checkpoint != last_evaluated:
-        eval_once(saver, checkpoint, top_k_op, num_examples, summary_writer,
-                  summary_op)
+        eval_once(graph, checkpoint, num_examples, summary_writer)
         last_evaluated = checkpoint
       if FLAGS.run_once:
         return

@@ -53,7 +53,9 @@ flags.DEFINE_float('min_queue_fraction',
 
 FLAGS = flags.FLAGS
 
-LOG_FORMAT = '%s: step %d, loss = %.2f (%.1f examples/sec; %.3f sec/batch)'
+# The tutorial's log line, then the estimated time left to --max_steps.
+LOG_FORMAT = ('%s: step %d, loss = %.2f (%.1f examples/sec; %.3f sec/batch), '
+              'ETA %s')
 
 
 def prepare_train_dir(train_dir: str, fresh: bool) -> None:
@@ -70,11 +72,11 @@ class LoggerHook(tf1.train.SessionRunHook):
   """
 
   def __init__(self, loss: tf.Tensor, examples_per_step: int,
-               log_frequency: int,
-               prefix: str = ''):
+               log_frequency: int, max_steps: int, prefix: str = ''):
     self._loss = loss
     self._examples_per_step = examples_per_step
     self._log_frequency = log_frequency
+    self._max_steps = max_steps
     self._prefix = prefix
 
   def begin(self):
@@ -97,9 +99,12 @@ class LoggerHook(tf1.train.SessionRunHook):
     steps = step - self._last_step
     duration = now - self._last_time
     self._last_time, self._last_step = now, step
+    sec_per_batch = duration / steps
+    eta = datetime.timedelta(
+        seconds=round(max(self._max_steps - step, 0) * sec_per_batch))
     print(self._prefix + LOG_FORMAT % (
         datetime.datetime.now(), step, loss_value,
-        steps * self._examples_per_step / duration, duration / steps),
+        self._examples_per_step / sec_per_batch, sec_per_batch, eta),
           flush=True)
 
 
@@ -192,7 +197,8 @@ def run_training(train_op: tf.Operation, loss: tf.Tensor,
       tf1.train.NanTensorHook(loss),
       stop_hook,
       tf1.train.StopAtStepHook(last_step=FLAGS.max_steps),
-      LoggerHook(loss, examples_per_step, FLAGS.log_frequency, log_prefix),
+      LoggerHook(loss, examples_per_step, FLAGS.log_frequency,
+                 FLAGS.max_steps, log_prefix),
       tf1.train.SummarySaverHook(save_steps=FLAGS.save_summaries_steps,
                                  output_dir=FLAGS.train_dir,
                                  scaffold=scaffold),

@@ -37,25 +37,34 @@ def evaluate(cifar_data, checkpoint_dir, eval_dir, *args, **kwargs):
                     **kwargs)
 
 
-def numpy_precision(checkpoint, data_dir, num_examples):
-  """Accuracy of the checkpoint's moving-average weights, in numpy."""
+def numpy_predictions(checkpoint, data_dir, num_examples):
+  """Labels and predictions of the checkpoint's moving-average weights."""
   reader = tf.train.load_checkpoint(checkpoint)
   weights = {name: reader.get_tensor(name + '/ExponentialMovingAverage')
              for name in WEIGHTS}
   test_file = cifar10_input.data_files(str(data_dir), eval_data=True)
   images, labels = cifar10_input.Cifar10Reader(test_file).batch(
       range(num_examples))
-  predictions = np_logits(eval_preprocess(images), weights).argmax(1)
+  return labels, np_logits(eval_preprocess(images), weights).argmax(1)
+
+
+def numpy_precision(checkpoint, data_dir, num_examples):
+  """Accuracy of the checkpoint's moving-average weights, in numpy."""
+  labels, predictions = numpy_predictions(checkpoint, data_dir, num_examples)
   return np.mean(predictions == labels)
 
 
-def logged_precisions(eval_dir):
+def logged_values(eval_dir, tag):
   values = []
   for path in sorted(glob.glob(str(eval_dir / 'events.out.tfevents.*'))):
     for event in tf1.train.summary_iterator(path):
-      values += [(event.step, v.simple_value) for v in event.summary.value
-                 if v.tag == 'Precision @ 1']
+      values += [(event.step, v) for v in event.summary.value if v.tag == tag]
   return values
+
+
+def logged_precisions(eval_dir):
+  return [(step, v.simple_value)
+          for step, v in logged_values(eval_dir, 'Precision @ 1')]
 
 
 @pytest.mark.parametrize('num_examples', [60, 50])
@@ -70,6 +79,30 @@ def test_precision_equals_numpy_accuracy_of_average_weights(
   (step, logged), = logged_precisions(tmp_path)
   assert step == 25
   assert logged == pytest.approx(want, abs=1e-6)
+
+
+def test_confusion_matrix_matches_numpy_predictions(cifar_data, train_dir,
+                                                    tmp_path):
+  result = evaluate(cifar_data, train_dir, tmp_path, '--run_once',
+                    '--num_examples=60', '--confusion')
+  labels, predictions = numpy_predictions(
+      str(train_dir / 'model.ckpt-25'), cifar_data, 60)
+  names = cifar10_input.read_class_names(str(cifar_data))
+  rows = [line for line in result.stdout.splitlines()
+          if line.split(' |')[0].strip() in names]
+  assert len(rows) == 10
+  for true_class, row in enumerate(rows):
+    counts = [int(n) for n in row.split('|')[1].split()[:10]]
+    assert counts == [int(np.sum((labels == true_class) & (predictions == p)))
+                      for p in range(10)]
+  for name_index in (0, 1):
+    (_, recall), = logged_values(tmp_path, 'recall/' + names[name_index])
+    in_class = labels == name_index
+    assert recall.simple_value == pytest.approx(
+        np.mean(predictions[in_class] == name_index) if in_class.any() else 0)
+  (_, image), = logged_values(tmp_path, 'confusion_matrix')
+  assert image.image.encoded_image_string.startswith(b'\x89PNG')
+  assert image.image.width == image.image.height == 160
 
 
 def test_more_examples_than_the_data_holds_scores_all(cifar_data, train_dir,

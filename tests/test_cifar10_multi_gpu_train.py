@@ -113,7 +113,7 @@ def test_two_towers_equal_one_model_on_the_whole_batch():
 
 
 LOG_LINE = re.compile(r': step (\d+), loss = \d+\.\d\d \((\d+\.\d) '
-                      r'examples/sec; \d+\.\d{3} sec/batch\)$', re.M)
+                      r'examples/sec; \d+\.\d{3} sec/batch\), ETA ', re.M)
 
 
 def test_multi_gpu_train_runs_without_gpus_and_eval_scores_it(

@@ -22,7 +22,7 @@ tf1 = tf.compat.v1
 
 LOG_LINE = re.compile(r'^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d+: step (\d+), '
                       r'loss = \d+\.\d\d \(\d+\.\d examples/sec; '
-                      r'\d+\.\d{3} sec/batch\)$', re.M)
+                      r'\d+\.\d{3} sec/batch\), ETA \d+:\d\d:\d\d$', re.M)
 
 
 def checkpoint_steps(train_dir) -> list[int]:
