@@ -6,6 +6,8 @@ batch_size x num_gpus examples. Checkpoints carry the same variable names as
 cifar10.train's, so cifar10.eval scores them unchanged, and training resumes
 as cifar10.train does. On a machine with fewer GPUs, towers run on the CPU.
 """
+from typing import Callable, Optional
+
 import tensorflow as tf
 from absl import app, flags
 
@@ -24,25 +26,46 @@ FLAGS = flags.FLAGS
 def _report_placement(num_gpus: int) -> None:
   found = len(tf.config.list_physical_devices('GPU'))
   if found < num_gpus:
-    print('Asked for %d GPUs, found %d: towers %d..%d run on the CPU '
-          '(soft placement).' % (num_gpus, found, found, num_gpus - 1),
+    towers_on_cpu = ('tower %d runs' % found if num_gpus - found == 1 else
+                     'towers %d..%d run' % (found, num_gpus - 1))
+    print('Asked for %d GPU%s, found %d: %s on the CPU (soft placement).'
+          % (num_gpus, 's' if num_gpus > 1 else '', found, towers_on_cpu),
           flush=True)
 
 
-def build_graph() -> training.TrainGraph:
-  """The towers' training graph."""
+def build_tower_graph(tower_device: str = '/gpu:%d',
+                      wrap_optimizer: Optional[Callable] = None,
+                      replicas_per_step: int = 1
+                      ) -> tuple[training.TrainGraph, towers.TowerGraph]:
+  """The towers' training graph, also for a worker of a cluster.
+
+  Args:
+    tower_device: device of tower i, as a pattern.
+    wrap_optimizer: see towers.build_towers (synchronous replicas).
+    replicas_per_step: how many workers' batches one global step aggregates.
+
+  Returns:
+    The graph as run_training takes it, and the towers' parts.
+  """
   _report_placement(FLAGS.num_gpus)
   num_classes = runtime.num_classes()
-  examples_per_step = FLAGS.batch_size * FLAGS.num_gpus
+  batch = FLAGS.batch_size * FLAGS.num_gpus
   with tf.device('/cpu:0'):
     global_step = tf.compat.v1.train.get_or_create_global_step()
   images, labels = cifar10_input.distorted_inputs(
-      FLAGS.data_dir, examples_per_step, FLAGS.num_preprocess_threads,
+      FLAGS.data_dir, batch, FLAGS.num_preprocess_threads,
       FLAGS.min_queue_fraction, num_classes)
+  examples_per_step = batch * replicas_per_step
   graph = towers.build_towers(runtime.model_input(images), labels,
-                              FLAGS.num_gpus, global_step, num_classes)
+                              FLAGS.num_gpus, global_step, num_classes,
+                              tower_device, examples_per_step, wrap_optimizer)
   return training.TrainGraph(graph.train_op, graph.loss, examples_per_step,
-                             summary_op=graph.summary_op)
+                             summary_op=graph.summary_op), graph
+
+
+def build_graph() -> training.TrainGraph:
+  """The towers' training graph on this machine's devices."""
+  return build_tower_graph()[0]
 
 
 def main(argv):

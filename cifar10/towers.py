@@ -12,6 +12,7 @@ with ".../avg/biased does not exist"), the learning rate decays per example
 rather than per step, and the logged loss is the mean over towers.
 """
 from dataclasses import dataclass
+from typing import Callable
 
 import tensorflow as tf
 
@@ -29,11 +30,13 @@ class TowerGraph:
     loss: total loss, mean over towers.
     grads_and_vars: the averaged gradients that train_op applies.
     summary_op: the last tower's summaries and the shared ones.
+    optimizer: the optimizer that applies them.
   """
   train_op: tf.Operation
   loss: tf.Tensor
   grads_and_vars: list
   summary_op: tf.Tensor
+  optimizer: tf1.train.Optimizer
 
 
 def tower_name(index: int) -> str:
@@ -88,7 +91,9 @@ def _mean_over_towers(tensors: list[tf.Tensor]) -> tf.Tensor:
 def build_towers(images: tf.Tensor, labels: tf.Tensor, num_towers: int,
                  global_step: tf.Tensor,
                  num_classes: int = model.NUM_CLASSES,
-                 device: str = '/gpu:%d') -> TowerGraph:
+                 device: str = '/gpu:%d',
+                 examples_per_step: int | None = None,
+                 wrap_optimizer: Callable | None = None) -> TowerGraph:
   """Splits the batch over num_towers towers and builds one training step.
 
   Args:
@@ -98,11 +103,16 @@ def build_towers(images: tf.Tensor, labels: tf.Tensor, num_towers: int,
     global_step: the step counter (on the CPU).
     num_classes: classes of the model.
     device: device of tower i, as a pattern.
+    examples_per_step: examples one global step stands for, for the
+      learning-rate schedule; default: the batch.
+    wrap_optimizer: for synchronous replicas: called as
+      wrap_optimizer(optimizer, model.weight_averages(global_step)), returns
+      an optimizer that applies the gradients and updates those averages.
 
   Returns:
     A TowerGraph.
   """
-  examples_per_step = images.shape[0]
+  examples_per_step = examples_per_step or images.shape[0]
   with tf.device('/cpu:0'):
     learning_rate = model.learning_rate(global_step, examples_per_step)
     optimizer = tf1.train.GradientDescentOptimizer(learning_rate)
@@ -123,11 +133,16 @@ def build_towers(images: tf.Tensor, labels: tf.Tensor, num_towers: int,
     terms = [_mean_over_towers(list(t)) for t in zip(*tower_terms)]
     loss_averages_op = model.add_loss_summaries(loss, terms)
     grads_and_vars = average_gradients(tower_grads)
-    apply_op = model.apply_gradients(optimizer, grads_and_vars, global_step)
+    if wrap_optimizer:
+      optimizer = wrap_optimizer(optimizer,
+                                 model.weight_averages(global_step))
+    apply_op = model.apply_gradients(optimizer, grads_and_vars, global_step,
+                                     update_averages=not wrap_optimizer)
   # Every tower wrote the same summaries; keep the last tower's only.
   other_towers = {tower_name(i) for i in range(num_towers - 1)}
   summaries = [s for s in tf1.get_collection(tf1.GraphKeys.SUMMARIES)
                if s.op.name.split('/')[0] not in other_towers]
   return TowerGraph(train_op=tf.group(apply_op, loss_averages_op), loss=loss,
                     grads_and_vars=grads_and_vars,
-                    summary_op=tf1.summary.merge(summaries))
+                    summary_op=tf1.summary.merge(summaries),
+                    optimizer=optimizer)

@@ -65,6 +65,13 @@ def prepare_train_dir(train_dir: str, fresh: bool) -> None:
   tf.io.gfile.makedirs(train_dir)
 
 
+# How long closing waits for queue-runner threads before the session is
+# closed under them. Local queues close at once; a synchronous-replicas
+# chief's aggregation thread waits for gradients that will never come, and
+# only closing the session frees it (the default, 120 s, just delays exit).
+STOP_GRACE_SECS = 5
+
+
 class LoggerHook(tf1.train.SessionRunHook):
   """Logs loss and speed every `log_frequency` global steps, as the tutorial.
 
@@ -94,7 +101,8 @@ class LoggerHook(tf1.train.SessionRunHook):
       # The first step includes start-up and queue filling: time from here.
       self._last_time, self._last_step = now, step
       return
-    if step % self._log_frequency:
+    # Other workers advance the global step too: log on crossing a multiple.
+    if step // self._log_frequency == self._last_step // self._log_frequency:
       return
     steps = step - self._last_step
     duration = now - self._last_time
@@ -158,36 +166,47 @@ def run_training(train_op: tf.Operation, loss: tf.Tensor,
                  feed_fn: Optional[Callable[[], dict]] = None,
                  extra_hooks: Optional[list] = None,
                  log_prefix: str = '',
-                 summary_op: Optional[tf.Tensor] = None) -> int:
+                 summary_op: Optional[tf.Tensor] = None,
+                 master: str = '',
+                 is_chief: bool = True,
+                 config: Optional[tf1.ConfigProto] = None,
+                 max_wait_secs: float = 7200) -> bool:
   """Runs train_op until FLAGS.max_steps, with the shared hooks.
 
   Hooks run in a fixed order: the NaN check comes before the summary and
-  checkpoint hooks, so a diverged step is never saved.
+  checkpoint hooks, so a diverged step is never saved. Only the chief writes
+  summaries and checkpoints and restores from them.
 
   Args:
     train_op: one training step.
     loss: the loss to log and check for NaN.
-    examples_per_step: examples one step consumes (for examples/sec).
+    examples_per_step: examples one global step stands for (for
+      examples/sec and the ETA).
     feed_fn: returns the feed_dict of each step, for placeholder input.
     extra_hooks: more hooks, run after the shared ones.
     log_prefix: put before every log line (e.g. a worker's name).
     summary_op: the summaries to write; default: all in the graph.
+    master: the TensorFlow server to run on ('' = in process).
+    is_chief: whether this process initializes, restores and saves.
+    config: the Session config; default runtime.session_config().
+    max_wait_secs: how long a non-chief waits for the chief to initialize.
 
   Returns:
-    The global step reached.
+    True if training reached --max_steps, False if a signal stopped it.
 
   Raises:
     runtime.UserError: the loss became NaN.
   """
-  resume_from = tf1.train.latest_checkpoint(FLAGS.train_dir)
-  if resume_from:
-    saved_step = int(tf.train.load_variable(resume_from, 'global_step'))
-    if saved_step >= FLAGS.max_steps:
-      print('%s%s is already at step %d (--max_steps=%d): nothing to do. '
-            'Raise --max_steps to train on, or use --fresh to start over.'
-            % (log_prefix, FLAGS.train_dir, saved_step, FLAGS.max_steps))
-      return saved_step
-    print('%sResuming from %s.' % (log_prefix, resume_from), flush=True)
+  if is_chief:
+    resume_from = tf1.train.latest_checkpoint(FLAGS.train_dir)
+    if resume_from:
+      saved_step = int(tf.train.load_variable(resume_from, 'global_step'))
+      if saved_step >= FLAGS.max_steps:
+        print('%s%s is already at step %d (--max_steps=%d): nothing to do. '
+              'Raise --max_steps to train on, or use --fresh to start over.'
+              % (log_prefix, FLAGS.train_dir, saved_step, FLAGS.max_steps))
+        return True
+      print('%sResuming from %s.' % (log_prefix, resume_from), flush=True)
   stop_hook = StopOnSignalHook()
   # Relative paths in the 'checkpoint' file keep a moved or copied
   # train_dir resumable from its own checkpoints.
@@ -199,19 +218,26 @@ def run_training(train_op: tf.Operation, loss: tf.Tensor,
       tf1.train.StopAtStepHook(last_step=FLAGS.max_steps),
       LoggerHook(loss, examples_per_step, FLAGS.log_frequency,
                  FLAGS.max_steps, log_prefix),
-      tf1.train.SummarySaverHook(save_steps=FLAGS.save_summaries_steps,
-                                 output_dir=FLAGS.train_dir,
-                                 scaffold=scaffold),
-      tf1.train.CheckpointSaverHook(FLAGS.train_dir,
-                                    save_secs=FLAGS.save_checkpoint_secs,
-                                    scaffold=scaffold),
-  ] + (extra_hooks or [])
+  ]
+  if is_chief:
+    hooks += [
+        tf1.train.SummarySaverHook(save_steps=FLAGS.save_summaries_steps,
+                                   output_dir=FLAGS.train_dir,
+                                   scaffold=scaffold),
+        tf1.train.CheckpointSaverHook(FLAGS.train_dir,
+                                      save_secs=FLAGS.save_checkpoint_secs,
+                                      scaffold=scaffold),
+    ]
+  hooks += extra_hooks or []
   try:
     with _handle_signals(stop_hook), tf1.train.MonitoredTrainingSession(
-        checkpoint_dir=FLAGS.train_dir, scaffold=scaffold, hooks=hooks,
-        save_checkpoint_secs=None, save_summaries_steps=None,
-        log_step_count_steps=None,
-        config=runtime.session_config()) as mon_sess:
+        master=master, is_chief=is_chief,
+        checkpoint_dir=FLAGS.train_dir if is_chief else None,
+        scaffold=scaffold, hooks=hooks, save_checkpoint_secs=None,
+        save_summaries_steps=None, log_step_count_steps=None,
+        config=config or runtime.session_config(),
+        max_wait_secs=max_wait_secs,
+        stop_grace_period_secs=STOP_GRACE_SECS) as mon_sess:
       while not mon_sess.should_stop():
         mon_sess.run(train_op, feed_dict=feed_fn() if feed_fn else None)
   except tf1.train.NanLossDuringTrainingError as e:
@@ -220,11 +246,13 @@ def run_training(train_op: tf.Operation, loss: tf.Tensor,
     if 'Nan in summary histogram' not in e.message:
       raise
     raise runtime.UserError(_nan_message(FLAGS.train_dir)) from e
-  checkpoint = tf1.train.latest_checkpoint(FLAGS.train_dir)
   if stop_hook.signal_name:
-    print('%sStopped by %s; saved %s.'
-          % (log_prefix, stop_hook.signal_name, checkpoint), flush=True)
-  return int(tf.train.load_variable(checkpoint, 'global_step'))
+    saved = ('; saved %s' % tf1.train.latest_checkpoint(FLAGS.train_dir)
+             if is_chief else '')
+    print('%sStopped by %s%s.' % (log_prefix, stop_hook.signal_name, saved),
+          flush=True)
+    return False
+  return True
 
 
 @dataclasses.dataclass

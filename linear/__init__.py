@@ -1,1 +1,1 @@
-"""The "Getting Started: tf.train API" linear regression and a learning-rate sweep."""
+"""The "Getting Started: tf.train API" linear fit and a learning-rate sweep."""

@@ -17,52 +17,52 @@ INITIAL_B = -0.3
 
 
 class LinearGraph(NamedTuple):
-    """Handles into a built linear-regression graph."""
-    x: tf.Tensor
-    y: tf.Tensor
-    W: tf.Variable
-    b: tf.Variable
-    loss: tf.Tensor
-    train: tf.Operation
-    init: tf.Operation
+  """Handles into a built linear-regression graph."""
+  x: tf.Tensor
+  y: tf.Tensor
+  W: tf.Variable
+  b: tf.Variable
+  loss: tf.Tensor
+  train: tf.Operation
+  init: tf.Operation
 
 
 def build(learning_rate: float) -> LinearGraph:
-    """Adds the model, loss and GradientDescentOptimizer step to the graph.
+  """Adds the model, loss and GradientDescentOptimizer step to the graph.
 
-    Args:
-      learning_rate: gradient-descent step size.
+  Args:
+    learning_rate: gradient-descent step size.
 
-    Returns:
-      The graph's placeholders, variables and ops.
-    """
-    W = tf.Variable([INITIAL_W], dtype=tf.float32, name='W')
-    b = tf.Variable([INITIAL_B], dtype=tf.float32, name='b')
-    x = tf.compat.v1.placeholder(tf.float32, name='x')
-    y = tf.compat.v1.placeholder(tf.float32, name='y')
-    linear_model = W * x + b
-    loss = tf.reduce_sum(tf.square(linear_model - y), name='loss')
-    optimizer = tf.compat.v1.train.GradientDescentOptimizer(learning_rate)
-    return LinearGraph(x=x, y=y, W=W, b=b, loss=loss,
-                       train=optimizer.minimize(loss),
-                       init=tf.compat.v1.global_variables_initializer())
+  Returns:
+    The graph's placeholders, variables and ops.
+  """
+  W = tf.Variable([INITIAL_W], dtype=tf.float32, name='W')
+  b = tf.Variable([INITIAL_B], dtype=tf.float32, name='b')
+  x = tf.compat.v1.placeholder(tf.float32, name='x')
+  y = tf.compat.v1.placeholder(tf.float32, name='y')
+  linear_model = W * x + b
+  loss = tf.reduce_sum(tf.square(linear_model - y), name='loss')
+  optimizer = tf.compat.v1.train.GradientDescentOptimizer(learning_rate)
+  return LinearGraph(x=x, y=y, W=W, b=b, loss=loss,
+                     train=optimizer.minimize(loss),
+                     init=tf.compat.v1.global_variables_initializer())
 
 
 def loss_hessian(x: Sequence[float] = X_TRAIN) -> np.ndarray:
-    """Hessian of sum((W x_i + b - y_i)^2) with respect to (W, b).
+  """Hessian of sum((W x_i + b - y_i)^2) with respect to (W, b).
 
-    The loss is quadratic, so the Hessian is constant and independent of y:
-    2 [[sum x^2, sum x], [sum x, n]].
-    """
-    x = np.asarray(x, np.float64)
-    return 2.0 * np.array([[np.sum(x * x), np.sum(x)],
-                           [np.sum(x), float(x.size)]])
+  The loss is quadratic, so the Hessian is constant and independent of y:
+  2 [[sum x^2, sum x], [sum x, n]].
+  """
+  x = np.asarray(x, np.float64)
+  return 2.0 * np.array([[np.sum(x * x), np.sum(x)],
+                         [np.sum(x), float(x.size)]])
 
 
 def stability_bound(x: Sequence[float] = X_TRAIN) -> float:
-    """Largest stable gradient-descent learning rate, 2 / lambda_max.
+  """Largest stable gradient-descent learning rate, 2 / lambda_max.
 
-    On a quadratic loss each eigen-direction of the Hessian is scaled by
-    (1 - lr * lambda) per step, so descent converges iff lr < 2 / lambda_max.
-    """
-    return 2.0 / float(np.linalg.eigvalsh(loss_hessian(x)).max())
+  On a quadratic loss each eigen-direction of the Hessian is scaled by
+  (1 - lr * lambda) per step, so descent converges iff lr < 2 / lambda_max.
+  """
+  return 2.0 / float(np.linalg.eigvalsh(loss_hessian(x)).max())

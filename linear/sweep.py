@@ -28,60 +28,60 @@ flags.DEFINE_float('converged_loss', CONVERGED_LOSS,
 
 def verdict(result: fit.FitResult,
             converged_loss: float = CONVERGED_LOSS) -> str:
-    """Classifies a run: converged, slow, diverging or overflow-NaN.
+  """Classifies a run: converged, slow, diverging or overflow-NaN.
 
-    Args:
-      result: the run's final values.
-      converged_loss: loss threshold for "converged".
+  Args:
+    result: the run's final values.
+    converged_loss: loss threshold for "converged".
 
-    Returns:
-      converged: final loss below `converged_loss`;
-      slow: loss fell, but not that far;
-      diverging: loss finite but no lower than at the start;
-      overflow-NaN: W, b or the loss overflowed to inf or NaN.
-    """
-    values = [float(result.W[0]), float(result.b[0]), result.loss]
-    if not all(math.isfinite(v) for v in values):
-        return 'overflow-NaN'
-    if result.loss < converged_loss:
-        return 'converged'
-    if result.loss < result.initial_loss:
-        return 'slow'
-    return 'diverging'
+  Returns:
+    converged: final loss below `converged_loss`;
+    slow: loss fell, but not that far;
+    diverging: loss finite but no lower than at the start;
+    overflow-NaN: W, b or the loss overflowed to inf or NaN.
+  """
+  values = [float(result.W[0]), float(result.b[0]), result.loss]
+  if not all(math.isfinite(v) for v in values):
+    return 'overflow-NaN'
+  if result.loss < converged_loss:
+    return 'converged'
+  if result.loss < result.initial_loss:
+    return 'slow'
+  return 'diverging'
 
 
 def sweep(rates: List[float], steps: int,
           converged_loss: float = CONVERGED_LOSS) -> List[tuple]:
-    """Fits once per rate.
+  """Fits once per rate.
 
-    Returns:
-      (rate, FitResult, verdict) per rate, in order.
-    """
-    rows = []
-    for rate in rates:
-        result = fit.fit(rate, steps)
-        rows.append((rate, result, verdict(result, converged_loss)))
-    return rows
+  Returns:
+    (rate, FitResult, verdict) per rate, in order.
+  """
+  rows = []
+  for rate in rates:
+    result = fit.fit(rate, steps)
+    rows.append((rate, result, verdict(result, converged_loss)))
+  return rows
 
 
 def main(argv):
-    if len(argv) > 1:
-        raise app.UsageError(f'unexpected arguments: {argv[1:]}')
-    try:
-        rates = [float(r) for r in FLAGS.rates]
-    except ValueError:
-        raise app.UsageError(f'--rates must be numbers: {FLAGS.rates}')
-    bound = model.stability_bound()
-    print(f'Stability bound: lr < 2/lambda_max = {bound:.4g} '
-          f'(lambda_max {2 / bound:.3f} of the loss Hessian)')
-    print(f'{"rate":>8} {"W":>13} {"b":>13} {"loss":>13}  verdict')
-    for rate, result, judged in sweep(rates, FLAGS.steps,
-                                      FLAGS.converged_loss):
-        side = 'below' if rate < bound else 'above'
-        print(f'{rate:>8g} {float(result.W[0]):>13.6g} '
-              f'{float(result.b[0]):>13.6g} {result.loss:>13.6g}  '
-              f'{judged} ({side} bound)')
+  if len(argv) > 1:
+    raise app.UsageError(f'unexpected arguments: {argv[1:]}')
+  try:
+    rates = [float(r) for r in FLAGS.rates]
+  except ValueError:
+    raise app.UsageError(f'--rates must be numbers: {FLAGS.rates}')
+  bound = model.stability_bound()
+  print(f'Stability bound: lr < 2/lambda_max = {bound:.4g} '
+        f'(lambda_max {2 / bound:.3f} of the loss Hessian)')
+  print(f'{"rate":>8} {"W":>13} {"b":>13} {"loss":>13}  verdict')
+  for rate, result, judged in sweep(rates, FLAGS.steps,
+                                    FLAGS.converged_loss):
+    side = 'below' if rate < bound else 'above'
+    print(f'{rate:>8g} {float(result.W[0]):>13.6g} '
+          f'{float(result.b[0]):>13.6g} {result.loss:>13.6g}  '
+          f'{judged} ({side} bound)')
 
 
 if __name__ == '__main__':
-    app.run(main)
+  app.run(main)

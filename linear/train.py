@@ -18,16 +18,16 @@ flags.DEFINE_integer('log_every', 100,
 
 
 def _print(step, W, b, loss):
-    print(f'step {step}: W: {W} b: {b} loss: {float(loss):.6g}', flush=True)
+  print(f'step {step}: W: {W} b: {b} loss: {float(loss):.6g}', flush=True)
 
 
 def main(argv):
-    if len(argv) > 1:
-        raise app.UsageError(f'unexpected arguments: {argv[1:]}')
-    result = fit.fit(FLAGS.learning_rate, FLAGS.steps, FLAGS.log_every,
-                     _print)
-    print(f'W: {result.W} b: {result.b} loss: {result.loss:.6g}')
+  if len(argv) > 1:
+    raise app.UsageError(f'unexpected arguments: {argv[1:]}')
+  result = fit.fit(FLAGS.learning_rate, FLAGS.steps, FLAGS.log_every,
+                   _print)
+  print(f'W: {result.W} b: {result.b} loss: {result.loss:.6g}')
 
 
 if __name__ == '__main__':
-    app.run(main)
+  app.run(main)

@@ -1,1 +1,4 @@
-"""MNIST tutorials (Beginners, Experts, Mechanics 101, from-scratch net) on tf.compat.v1."""
+"""MNIST tutorials on tf.compat.v1: Beginners, Experts, Mechanics 101.
+
+Also the from-scratch numpy two-layer network ("ゼロから作るDeep Learning").
+"""

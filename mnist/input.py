@@ -53,211 +53,211 @@ MIN_AFTER_DEQUEUE = 10000
 
 
 class IdxError(ValueError):
-    """An IDX file is malformed, truncated or inconsistent with its partner."""
+  """An IDX file is malformed, truncated or inconsistent with its partner."""
 
 
 class DataUnavailableError(RuntimeError):
-    """MNIST files are missing and could not be downloaded."""
+  """MNIST files are missing and could not be downloaded."""
 
 
 class IdxInfo(NamedTuple):
-    """Header of a checked IDX file."""
-    path: str
-    count: int
-    record_shape: Tuple[int, ...]
+  """Header of a checked IDX file."""
+  path: str
+  count: int
+  record_shape: Tuple[int, ...]
 
 
 def _read_gzip(path: str) -> bytes:
-    try:
-        with gzip.open(path, 'rb') as f:
-            return f.read()
-    except FileNotFoundError:
-        raise IdxError(f'{path}: file not found') from None
-    except EOFError:
-        raise IdxError(f'{path}: gzip stream ends early; the file is '
-                       'incomplete (interrupted download?)') from None
-    except (OSError, gzip.BadGzipFile) as e:
-        raise IdxError(f'{path}: not a readable gzip file ({e})') from None
+  try:
+    with gzip.open(path, 'rb') as f:
+      return f.read()
+  except FileNotFoundError:
+    raise IdxError(f'{path}: file not found') from None
+  except EOFError:
+    raise IdxError(f'{path}: gzip stream ends early; the file is '
+                   'incomplete (interrupted download?)') from None
+  except (OSError, gzip.BadGzipFile) as e:
+    raise IdxError(f'{path}: not a readable gzip file ({e})') from None
 
 
 def _parse_idx(data: bytes, path: str, magic: int) -> Tuple[IdxInfo, bytes]:
-    """Checks an uncompressed IDX buffer and splits header from payload."""
-    ndim = 3 if magic == IMAGE_MAGIC else 1
-    header_bytes = 4 + 4 * ndim
-    if len(data) < header_bytes:
-        raise IdxError(f'{path}: {len(data)} bytes is too short for an IDX '
-                       f'header of {header_bytes} bytes; the file is incomplete')
-    found = int.from_bytes(data[0:4], 'big')
-    if found != magic:
-        raise IdxError(f'{path}: bad magic number {found}, expected {magic} '
-                       f'({"images" if magic == IMAGE_MAGIC else "labels"} '
-                       'file)')
-    dims = tuple(int.from_bytes(data[4 + 4 * i:8 + 4 * i], 'big')
-                 for i in range(ndim))
-    count, record_shape = dims[0], dims[1:]
-    if magic == IMAGE_MAGIC and record_shape != (IMAGE_SIZE, IMAGE_SIZE):
-        raise IdxError(f'{path}: images are {record_shape[0]}x{record_shape[1]}'
-                       f', expected {IMAGE_SIZE}x{IMAGE_SIZE}')
-    payload = data[header_bytes:]
-    expected = count * int(np.prod(record_shape, dtype=np.int64))
-    if len(payload) < expected:
-        raise IdxError(f'{path}: header promises {count} records '
-                       f'({expected} bytes) but only {len(payload)} bytes '
-                       'follow; the file is incomplete')
-    if len(payload) > expected:
-        raise IdxError(f'{path}: {len(payload) - expected} unexpected bytes '
-                       f'after the {count} records the header declares')
-    return IdxInfo(path, count, record_shape), payload
+  """Checks an uncompressed IDX buffer and splits header from payload."""
+  ndim = 3 if magic == IMAGE_MAGIC else 1
+  header_bytes = 4 + 4 * ndim
+  if len(data) < header_bytes:
+    raise IdxError(f'{path}: {len(data)} bytes is too short for an IDX '
+                   f'header of {header_bytes} bytes; the file is incomplete')
+  found = int.from_bytes(data[0:4], 'big')
+  if found != magic:
+    raise IdxError(f'{path}: bad magic number {found}, expected {magic} '
+                   f'({"images" if magic == IMAGE_MAGIC else "labels"} '
+                   'file)')
+  dims = tuple(int.from_bytes(data[4 + 4 * i:8 + 4 * i], 'big')
+               for i in range(ndim))
+  count, record_shape = dims[0], dims[1:]
+  if magic == IMAGE_MAGIC and record_shape != (IMAGE_SIZE, IMAGE_SIZE):
+    raise IdxError(f'{path}: images are {record_shape[0]}x{record_shape[1]}'
+                   f', expected {IMAGE_SIZE}x{IMAGE_SIZE}')
+  payload = data[header_bytes:]
+  expected = count * int(np.prod(record_shape, dtype=np.int64))
+  if len(payload) < expected:
+    raise IdxError(f'{path}: header promises {count} records '
+                   f'({expected} bytes) but only {len(payload)} bytes '
+                   'follow; the file is incomplete')
+  if len(payload) > expected:
+    raise IdxError(f'{path}: {len(payload) - expected} unexpected bytes '
+                   f'after the {count} records the header declares')
+  return IdxInfo(path, count, record_shape), payload
 
 
 def read_images(path: str) -> np.ndarray:
-    """Reads a gzipped IDX image file.
+  """Reads a gzipped IDX image file.
 
-    Args:
-      path: path of e.g. `train-images-idx3-ubyte.gz`.
+  Args:
+    path: path of e.g. `train-images-idx3-ubyte.gz`.
 
-    Returns:
-      uint8 array [count, 28, 28].
+  Returns:
+    uint8 array [count, 28, 28].
 
-    Raises:
-      IdxError: naming the file, if it is not a complete IDX image file.
-    """
-    info, payload = _parse_idx(_read_gzip(path), path, IMAGE_MAGIC)
-    return np.frombuffer(payload, np.uint8).reshape(
-        (info.count,) + info.record_shape)
+  Raises:
+    IdxError: naming the file, if it is not a complete IDX image file.
+  """
+  info, payload = _parse_idx(_read_gzip(path), path, IMAGE_MAGIC)
+  return np.frombuffer(payload, np.uint8).reshape(
+      (info.count,) + info.record_shape)
 
 
 def read_labels(path: str) -> np.ndarray:
-    """Reads a gzipped IDX label file.
+  """Reads a gzipped IDX label file.
 
-    Args:
-      path: path of e.g. `train-labels-idx1-ubyte.gz`.
+  Args:
+    path: path of e.g. `train-labels-idx1-ubyte.gz`.
 
-    Returns:
-      uint8 array [count] with values in 0..9.
+  Returns:
+    uint8 array [count] with values in 0..9.
 
-    Raises:
-      IdxError: naming the file, if it is not a complete IDX label file.
-    """
-    _, payload = _parse_idx(_read_gzip(path), path, LABEL_MAGIC)
-    labels = np.frombuffer(payload, np.uint8)
-    if labels.size and labels.max() >= NUM_CLASSES:
-        raise IdxError(f'{path}: label {labels.max()} is out of range '
-                       f'0..{NUM_CLASSES - 1}')
-    return labels
+  Raises:
+    IdxError: naming the file, if it is not a complete IDX label file.
+  """
+  _, payload = _parse_idx(_read_gzip(path), path, LABEL_MAGIC)
+  labels = np.frombuffer(payload, np.uint8)
+  if labels.size and labels.max() >= NUM_CLASSES:
+    raise IdxError(f'{path}: label {labels.max()} is out of range '
+                   f'0..{NUM_CLASSES - 1}')
+  return labels
 
 
 def _check_pair(images: str, labels: str, n_images: int, n_labels: int):
-    if n_images != n_labels:
-        raise IdxError(f'{images} holds {n_images} images but {labels} holds '
-                       f'{n_labels} labels; they must match')
+  if n_images != n_labels:
+    raise IdxError(f'{images} holds {n_images} images but {labels} holds '
+                   f'{n_labels} labels; they must match')
 
 
 def check_files(images_path: str, labels_path: str) -> int:
-    """Validates an image/label file pair without keeping the data.
+  """Validates an image/label file pair without keeping the data.
 
-    Args:
-      images_path: gzipped IDX image file.
-      labels_path: gzipped IDX label file.
+  Args:
+    images_path: gzipped IDX image file.
+    labels_path: gzipped IDX label file.
 
-    Returns:
-      The number of examples.
+  Returns:
+    The number of examples.
 
-    Raises:
-      IdxError: naming the file at fault.
-    """
-    info, _ = _parse_idx(_read_gzip(images_path), images_path, IMAGE_MAGIC)
-    n_labels = read_labels(labels_path).size
-    _check_pair(images_path, labels_path, info.count, n_labels)
-    return info.count
+  Raises:
+    IdxError: naming the file at fault.
+  """
+  info, _ = _parse_idx(_read_gzip(images_path), images_path, IMAGE_MAGIC)
+  n_labels = read_labels(labels_path).size
+  _check_pair(images_path, labels_path, info.count, n_labels)
+  return info.count
 
 
 def dense_to_one_hot(labels: np.ndarray,
                      num_classes: int = NUM_CLASSES) -> np.ndarray:
-    """Converts class indices [n] to one-hot float32 rows [n, num_classes]."""
-    one_hot = np.zeros((labels.size, num_classes), np.float32)
-    one_hot[np.arange(labels.size), labels.ravel()] = 1.0
-    return one_hot
+  """Converts class indices [n] to one-hot float32 rows [n, num_classes]."""
+  one_hot = np.zeros((labels.size, num_classes), np.float32)
+  one_hot[np.arange(labels.size), labels.ravel()] = 1.0
+  return one_hot
 
 
 class DataSet:
-    """In-memory examples served in minibatches, as in TF's input_data.py.
+  """In-memory examples served in minibatches, as in TF's input_data.py.
 
-    Images are float32 [n, 784] scaled to [0, 1].
+  Images are float32 [n, 784] scaled to [0, 1].
+  """
+
+  def __init__(self, images: np.ndarray, labels: np.ndarray,
+               seed: Optional[int] = None):
+    """Args:
+      images: uint8 [n, 28, 28] (or already flat [n, 784]).
+      labels: [n] class indices or [n, 10] one-hot.
+      seed: seeds this DataSet's own shuffling generator.
     """
+    if len(images) != len(labels):
+      raise ValueError(f'{len(images)} images but {len(labels)} labels')
+    self._images = (images.reshape(len(images), IMAGE_PIXELS)
+                    .astype(np.float32) / 255.0)
+    self._labels = labels
+    self._num_examples = len(images)
+    self._epochs_completed = 0
+    self._index_in_epoch = 0
+    self._rng = np.random.RandomState(seed)
 
-    def __init__(self, images: np.ndarray, labels: np.ndarray,
-                 seed: Optional[int] = None):
-        """Args:
-          images: uint8 [n, 28, 28] (or already flat [n, 784]).
-          labels: [n] class indices or [n, 10] one-hot.
-          seed: seeds this DataSet's own shuffling generator.
-        """
-        if len(images) != len(labels):
-            raise ValueError(f'{len(images)} images but {len(labels)} labels')
-        self._images = (images.reshape(len(images), IMAGE_PIXELS)
-                        .astype(np.float32) / 255.0)
-        self._labels = labels
-        self._num_examples = len(images)
-        self._epochs_completed = 0
-        self._index_in_epoch = 0
-        self._rng = np.random.RandomState(seed)
+  @property
+  def images(self) -> np.ndarray:
+    return self._images
 
-    @property
-    def images(self) -> np.ndarray:
-        return self._images
+  @property
+  def labels(self) -> np.ndarray:
+    return self._labels
 
-    @property
-    def labels(self) -> np.ndarray:
-        return self._labels
+  @property
+  def num_examples(self) -> int:
+    return self._num_examples
 
-    @property
-    def num_examples(self) -> int:
-        return self._num_examples
+  @property
+  def epochs_completed(self) -> int:
+    return self._epochs_completed
 
-    @property
-    def epochs_completed(self) -> int:
-        return self._epochs_completed
+  def _shuffle(self):
+    perm = self._rng.permutation(self._num_examples)
+    self._images = self._images[perm]
+    self._labels = self._labels[perm]
 
-    def _shuffle(self):
-        perm = self._rng.permutation(self._num_examples)
-        self._images = self._images[perm]
-        self._labels = self._labels[perm]
+  def next_batch(self, batch_size: int,
+                 shuffle: bool = True) -> Tuple[np.ndarray, np.ndarray]:
+    """Returns the next `batch_size` examples.
 
-    def next_batch(self, batch_size: int,
-                   shuffle: bool = True) -> Tuple[np.ndarray, np.ndarray]:
-        """Returns the next `batch_size` examples.
+    The order is reshuffled at the start of every epoch; a batch that
+    crosses the end of an epoch is the old epoch's tail followed by the
+    new epoch's head, so every example is seen once per epoch.
 
-        The order is reshuffled at the start of every epoch; a batch that
-        crosses the end of an epoch is the old epoch's tail followed by the
-        new epoch's head, so every example is seen once per epoch.
+    Args:
+      batch_size: examples per batch, at most `num_examples`.
+      shuffle: whether to shuffle at each epoch start.
 
-        Args:
-          batch_size: examples per batch, at most `num_examples`.
-          shuffle: whether to shuffle at each epoch start.
-
-        Returns:
-          (images [batch_size, 784], labels [batch_size] or [batch_size, 10]).
-        """
-        if not 0 < batch_size <= self._num_examples:
-            raise ValueError(f'batch_size {batch_size} must be in 1..'
-                             f'{self._num_examples}')
-        start = self._index_in_epoch
-        if self._epochs_completed == 0 and start == 0 and shuffle:
-            self._shuffle()
-        if start + batch_size <= self._num_examples:
-            self._index_in_epoch += batch_size
-            end = self._index_in_epoch
-            return self._images[start:end], self._labels[start:end]
-        self._epochs_completed += 1
-        tail_images = self._images[start:]
-        tail_labels = self._labels[start:]
-        if shuffle:
-            self._shuffle()
-        self._index_in_epoch = batch_size - len(tail_images)
-        end = self._index_in_epoch
-        return (np.concatenate([tail_images, self._images[:end]]),
-                np.concatenate([tail_labels, self._labels[:end]]))
+    Returns:
+      (images [batch_size, 784], labels [batch_size] or [batch_size, 10]).
+    """
+    if not 0 < batch_size <= self._num_examples:
+      raise ValueError(f'batch_size {batch_size} must be in 1..'
+                       f'{self._num_examples}')
+    start = self._index_in_epoch
+    if self._epochs_completed == 0 and start == 0 and shuffle:
+      self._shuffle()
+    if start + batch_size <= self._num_examples:
+      self._index_in_epoch += batch_size
+      end = self._index_in_epoch
+      return self._images[start:end], self._labels[start:end]
+    self._epochs_completed += 1
+    tail_images = self._images[start:]
+    tail_labels = self._labels[start:]
+    if shuffle:
+      self._shuffle()
+    self._index_in_epoch = batch_size - len(tail_images)
+    end = self._index_in_epoch
+    return (np.concatenate([tail_images, self._images[:end]]),
+            np.concatenate([tail_labels, self._labels[:end]]))
 
 
 Datasets = collections.namedtuple('Datasets', ['train', 'validation', 'test'])
@@ -266,186 +266,188 @@ Datasets = collections.namedtuple('Datasets', ['train', 'validation', 'test'])
 def read_data_sets(data_dir: str, one_hot: bool = False,
                    validation_size: int = VALIDATION_SIZE,
                    seed: Optional[int] = None) -> Datasets:
-    """Loads the four MNIST files from `data_dir` into DataSets.
+  """Loads the four MNIST files from `data_dir` into DataSets.
 
-    Args:
-      data_dir: directory holding the four gzipped IDX files.
-      one_hot: labels as one-hot [n, 10] float32 rows instead of indices.
-      validation_size: first training examples held out for validation.
-      seed: base seed for the DataSets' shuffling (None: nondeterministic).
+  Args:
+    data_dir: directory holding the four gzipped IDX files.
+    one_hot: labels as one-hot [n, 10] float32 rows instead of indices.
+    validation_size: first training examples held out for validation.
+    seed: base seed for the DataSets' shuffling (None: nondeterministic).
 
-    Returns:
-      Datasets(train, validation, test).
+  Returns:
+    Datasets(train, validation, test).
 
-    Raises:
-      IdxError: a file is malformed, naming it.
-      ValueError: validation_size out of range.
-    """
-    def load(images_name, labels_name):
-        images_path = os.path.join(data_dir, images_name)
-        labels_path = os.path.join(data_dir, labels_name)
-        images, labels = read_images(images_path), read_labels(labels_path)
-        _check_pair(images_path, labels_path, len(images), len(labels))
-        return images, dense_to_one_hot(labels) if one_hot else labels
+  Raises:
+    IdxError: a file is malformed, naming it.
+    ValueError: validation_size out of range.
+  """
+  def load(images_name, labels_name):
+    images_path = os.path.join(data_dir, images_name)
+    labels_path = os.path.join(data_dir, labels_name)
+    images, labels = read_images(images_path), read_labels(labels_path)
+    _check_pair(images_path, labels_path, len(images), len(labels))
+    return images, dense_to_one_hot(labels) if one_hot else labels
 
-    train_images, train_labels = load(TRAIN_IMAGES, TRAIN_LABELS)
-    test_images, test_labels = load(TEST_IMAGES, TEST_LABELS)
-    if not 0 <= validation_size <= len(train_images):
-        raise ValueError(f'validation_size {validation_size} must be in 0..'
-                         f'{len(train_images)}')
+  train_images, train_labels = load(TRAIN_IMAGES, TRAIN_LABELS)
+  test_images, test_labels = load(TEST_IMAGES, TEST_LABELS)
+  if not 0 <= validation_size <= len(train_images):
+    raise ValueError(f'validation_size {validation_size} must be in 0..'
+                     f'{len(train_images)}')
 
-    def sub_seed(offset):
-        return None if seed is None else seed + offset
+  def sub_seed(offset):
+    return None if seed is None else seed + offset
 
-    return Datasets(
-        train=DataSet(train_images[validation_size:],
-                      train_labels[validation_size:], sub_seed(0)),
-        validation=DataSet(train_images[:validation_size],
-                           train_labels[:validation_size], sub_seed(1)),
-        test=DataSet(test_images, test_labels, sub_seed(2)))
+  return Datasets(
+      train=DataSet(train_images[validation_size:],
+                    train_labels[validation_size:], sub_seed(0)),
+      validation=DataSet(train_images[:validation_size],
+                         train_labels[:validation_size], sub_seed(1)),
+      test=DataSet(test_images, test_labels, sub_seed(2)))
 
 
 def _read_example(images_path: str, labels_path: str, num_epochs):
-    """Reads one (image, label) pair through two FixedLengthRecordReaders."""
-    image_files = tf.compat.v1.train.string_input_producer(
-        [images_path], num_epochs=num_epochs, shuffle=False, name='images')
-    label_files = tf.compat.v1.train.string_input_producer(
-        [labels_path], num_epochs=num_epochs, shuffle=False, name='labels')
-    image_reader = tf.compat.v1.FixedLengthRecordReader(
-        record_bytes=IMAGE_PIXELS, header_bytes=IMAGE_HEADER_BYTES,
-        encoding='GZIP')
-    label_reader = tf.compat.v1.FixedLengthRecordReader(
-        record_bytes=1, header_bytes=LABEL_HEADER_BYTES, encoding='GZIP')
-    _, image_bytes = image_reader.read(image_files)
-    _, label_bytes = label_reader.read(label_files)
-    image = tf.cast(tf.reshape(tf.io.decode_raw(image_bytes, tf.uint8),
-                               [IMAGE_PIXELS]), tf.float32) / 255.0
-    label = tf.cast(tf.reshape(tf.io.decode_raw(label_bytes, tf.uint8), []),
-                    tf.int32)
-    return image, label
+  """Reads one (image, label) pair through two FixedLengthRecordReaders."""
+  image_files = tf.compat.v1.train.string_input_producer(
+      [images_path], num_epochs=num_epochs, shuffle=False, name='images')
+  label_files = tf.compat.v1.train.string_input_producer(
+      [labels_path], num_epochs=num_epochs, shuffle=False, name='labels')
+  image_reader = tf.compat.v1.FixedLengthRecordReader(
+      record_bytes=IMAGE_PIXELS, header_bytes=IMAGE_HEADER_BYTES,
+      encoding='GZIP')
+  label_reader = tf.compat.v1.FixedLengthRecordReader(
+      record_bytes=1, header_bytes=LABEL_HEADER_BYTES, encoding='GZIP')
+  _, image_bytes = image_reader.read(image_files)
+  _, label_bytes = label_reader.read(label_files)
+  image = tf.cast(tf.reshape(tf.io.decode_raw(image_bytes, tf.uint8),
+                             [IMAGE_PIXELS]), tf.float32) / 255.0
+  label = tf.cast(tf.reshape(tf.io.decode_raw(label_bytes, tf.uint8), []),
+                  tf.int32)
+  return image, label
 
 
 def train_inputs(data_dir: str, batch_size: int,
                  seed: Optional[int] = None) -> Tuple[tf.Tensor, tf.Tensor]:
-    """Shuffled, endlessly repeating training batches from the queue readers.
+  """Shuffled, endlessly repeating training batches from the queue readers.
 
-    Reads all 60000 training examples (no validation hold-out). Queue runners
-    must be started in the session.
+  Reads all 60000 training examples (no validation hold-out). Queue runners
+  must be started in the session.
 
-    Args:
-      data_dir: directory holding the training IDX files.
-      batch_size: examples per batch.
-      seed: shuffle seed.
+  Args:
+    data_dir: directory holding the training IDX files.
+    batch_size: examples per batch.
+    seed: shuffle seed.
 
-    Returns:
-      images float32 [batch_size, 784] in [0, 1], labels int32 [batch_size].
-    """
-    images_path = os.path.join(data_dir, TRAIN_IMAGES)
-    labels_path = os.path.join(data_dir, TRAIN_LABELS)
-    check_files(images_path, labels_path)
-    image, label = _read_example(images_path, labels_path, num_epochs=None)
-    # One enqueue thread: the two readers advance together only when a single
-    # thread runs both reads, otherwise images and labels could pair wrongly.
-    return tf.compat.v1.train.shuffle_batch(
-        [image, label], batch_size=batch_size, num_threads=1,
-        capacity=MIN_AFTER_DEQUEUE + 3 * batch_size,
-        min_after_dequeue=MIN_AFTER_DEQUEUE, seed=seed)
+  Returns:
+    images float32 [batch_size, 784] in [0, 1], labels int32 [batch_size].
+  """
+  images_path = os.path.join(data_dir, TRAIN_IMAGES)
+  labels_path = os.path.join(data_dir, TRAIN_LABELS)
+  num_examples = check_files(images_path, labels_path)
+  image, label = _read_example(images_path, labels_path, num_epochs=None)
+  # Holding more than one copy of the file would not mix it any better.
+  min_after_dequeue = min(MIN_AFTER_DEQUEUE, num_examples)
+  # One enqueue thread: the two readers advance together only when a single
+  # thread runs both reads, otherwise images and labels could pair wrongly.
+  return tf.compat.v1.train.shuffle_batch(
+      [image, label], batch_size=batch_size, num_threads=1,
+      capacity=min_after_dequeue + 3 * batch_size,
+      min_after_dequeue=min_after_dequeue, seed=seed)
 
 
 def eval_inputs(data_dir: str,
                 batch_size: int) -> Tuple[tf.Tensor, tf.Tensor]:
-    """One in-order pass over the test set, in batches (the last may be short).
+  """One in-order pass over the test set, in batches (the last may be short).
 
-    Needs local variables initialised (epoch counter) and queue runners
-    started; running the batch raises OutOfRangeError after the last example.
+  Needs local variables initialised (epoch counter) and queue runners
+  started; running the batch raises OutOfRangeError after the last example.
 
-    Args:
-      data_dir: directory holding the t10k IDX files.
-      batch_size: examples per batch.
+  Args:
+    data_dir: directory holding the t10k IDX files.
+    batch_size: examples per batch.
 
-    Returns:
-      images float32 [<=batch_size, 784] in [0, 1], labels int32 [<=batch_size].
-    """
-    images_path = os.path.join(data_dir, TEST_IMAGES)
-    labels_path = os.path.join(data_dir, TEST_LABELS)
-    check_files(images_path, labels_path)
-    image, label = _read_example(images_path, labels_path, num_epochs=1)
-    return tf.compat.v1.train.batch(
-        [image, label], batch_size=batch_size, num_threads=1,
-        capacity=3 * batch_size, allow_smaller_final_batch=True)
+  Returns:
+    images float32 [<=batch_size, 784] in [0, 1], labels int32 [<=batch_size].
+  """
+  images_path = os.path.join(data_dir, TEST_IMAGES)
+  labels_path = os.path.join(data_dir, TEST_LABELS)
+  check_files(images_path, labels_path)
+  image, label = _read_example(images_path, labels_path, num_epochs=1)
+  return tf.compat.v1.train.batch(
+      [image, label], batch_size=batch_size, num_threads=1,
+      capacity=3 * batch_size, allow_smaller_final_batch=True)
 
 
 def _md5_uncompressed(path: str) -> str:
-    digest = hashlib.md5()
-    with gzip.open(path, 'rb') as f:
-        for chunk in iter(lambda: f.read(1 << 20), b''):
-            digest.update(chunk)
-    return digest.hexdigest()
+  digest = hashlib.md5()
+  with gzip.open(path, 'rb') as f:
+    for chunk in iter(lambda: f.read(1 << 20), b''):
+      digest.update(chunk)
+  return digest.hexdigest()
 
 
 def _download(url: str, dest: str, md5: str):
-    """Fetches `url` to `dest` via a temporary file renamed only when valid."""
-    fd, tmp = tempfile.mkstemp(dir=os.path.dirname(dest),
-                               prefix=os.path.basename(dest) + '.',
-                               suffix='.part')
+  """Fetches `url` to `dest` via a temporary file renamed only when valid."""
+  fd, tmp = tempfile.mkstemp(dir=os.path.dirname(dest),
+                             prefix=os.path.basename(dest) + '.',
+                             suffix='.part')
+  try:
+    with os.fdopen(fd, 'wb') as out, urllib.request.urlopen(
+            url, timeout=DOWNLOAD_TIMEOUT_SECS) as response:
+      for chunk in iter(lambda: response.read(1 << 20), b''):
+        out.write(chunk)
     try:
-        with os.fdopen(fd, 'wb') as out, urllib.request.urlopen(
-                url, timeout=DOWNLOAD_TIMEOUT_SECS) as response:
-            for chunk in iter(lambda: response.read(1 << 20), b''):
-                out.write(chunk)
-        try:
-            found = _md5_uncompressed(tmp)
-        except (OSError, EOFError) as e:
-            raise IOError(f'{url} is not a complete gzip file ({e})') from None
-        if found != md5:
-            raise IOError(f'{url}: checksum {found} of the uncompressed '
-                          f'content, expected {md5}')
-        os.replace(tmp, dest)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
+      found = _md5_uncompressed(tmp)
+    except (OSError, EOFError) as e:
+      raise IOError(f'{url} is not a complete gzip file ({e})') from None
+    if found != md5:
+      raise IOError(f'{url}: checksum {found} of the uncompressed '
+                    f'content, expected {md5}')
+    os.replace(tmp, dest)
+  finally:
+    if os.path.exists(tmp):
+      os.remove(tmp)
 
 
 def maybe_download(data_dir: str, source_url: str = SOURCE_URL,
                    checksums: Mapping[str, str] = CHECKSUMS) -> List[str]:
-    """Downloads whichever of the MNIST files are not yet in `data_dir`.
+  """Downloads whichever of the MNIST files are not yet in `data_dir`.
 
-    Files already present are left alone. Each download goes to a temporary
-    name and is renamed only after its checksum matches, so an interrupted or
-    corrupt transfer never leaves a file under the final name.
+  Files already present are left alone. Each download goes to a temporary
+  name and is renamed only after its checksum matches, so an interrupted or
+  corrupt transfer never leaves a file under the final name.
 
-    Args:
-      data_dir: where the files live (created if needed).
-      source_url: base URL the file names are appended to.
-      checksums: file name -> MD5 of its uncompressed content.
+  Args:
+    data_dir: where the files live (created if needed).
+    source_url: base URL the file names are appended to.
+    checksums: file name -> MD5 of its uncompressed content.
 
-    Returns:
-      Paths of all files, in `checksums` order.
+  Returns:
+    Paths of all files, in `checksums` order.
 
-    Raises:
-      DataUnavailableError: some files are missing and could not be fetched;
-        the message says which, where, and how to provide them.
-    """
-    os.makedirs(data_dir, exist_ok=True)
-    base = source_url if source_url.endswith('/') else source_url + '/'
-    failures: Dict[str, str] = {}
-    for name, md5 in checksums.items():
-        dest = os.path.join(data_dir, name)
-        if os.path.exists(dest):
-            continue
-        try:
-            _download(base + name, dest, md5)
-        except (OSError, urllib.error.URLError,
-                http.client.HTTPException) as e:
-            failures[name] = str(getattr(e, 'reason', e)) or type(e).__name__
-    if failures:
-        details = '; '.join(f'{n}: {r}' for n, r in failures.items())
-        raise DataUnavailableError(
-            f'MNIST data is missing: expected the files '
-            f'{", ".join(checksums)} in {os.path.abspath(data_dir)}, and '
-            f'downloading {", ".join(failures)} from {base} failed '
-            f'({details}). Copy the four gzipped IDX files into a directory '
-            'and pass it with --data_dir=DIR (for example '
-            '--data_dir=../shared/data/mnist), or rerun with network access '
-            'or another mirror via --source_url.')
-    return [os.path.join(data_dir, n) for n in checksums]
+  Raises:
+    DataUnavailableError: some files are missing and could not be fetched;
+      the message says which, where, and how to provide them.
+  """
+  os.makedirs(data_dir, exist_ok=True)
+  base = source_url if source_url.endswith('/') else source_url + '/'
+  failures: Dict[str, str] = {}
+  for name, md5 in checksums.items():
+    dest = os.path.join(data_dir, name)
+    if os.path.exists(dest):
+      continue
+    try:
+      _download(base + name, dest, md5)
+    except (OSError, urllib.error.URLError,
+            http.client.HTTPException) as e:
+      failures[name] = str(getattr(e, 'reason', e)) or type(e).__name__
+  if failures:
+    details = '; '.join(f'{n}: {r}' for n, r in failures.items())
+    raise DataUnavailableError(
+        f'MNIST data is missing: expected the files '
+        f'{", ".join(checksums)} in {os.path.abspath(data_dir)}, and '
+        f'downloading {", ".join(failures)} from {base} failed '
+        f'({details}). Copy the four gzipped IDX files into a directory '
+        'and pass it with --data_dir=DIR (for example '
+        '--data_dir=../shared/data/mnist), or rerun with network access '
+        'or another mirror via --source_url.')
+  return [os.path.join(data_dir, n) for n in checksums]

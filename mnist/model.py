@@ -25,12 +25,12 @@ DROPOUT_KEEP_PROB = 0.5
 
 
 class HParams(NamedTuple):
-    """Training settings a tutorial publishes for its model."""
-    optimizer: str
-    learning_rate: float
-    max_steps: int
-    batch_size: int
-    log_every: int
+  """Training settings a tutorial publishes for its model."""
+  optimizer: str
+  learning_rate: float
+  max_steps: int
+  batch_size: int
+  log_every: int
 
 
 HPARAMS = {
@@ -43,170 +43,170 @@ MODELS = tuple(HPARAMS)
 
 
 def _weights(shape, stddev, name='weights'):
-    return tf.Variable(tf.random.truncated_normal(shape, stddev=stddev),
-                       name=name)
+  return tf.Variable(tf.random.truncated_normal(shape, stddev=stddev),
+                     name=name)
 
 
 def softmax_inference(images: tf.Tensor) -> tf.Tensor:
-    """Beginners' model: logits = images W + b, W and b zero-initialised.
+  """Beginners' model: logits = images W + b, W and b zero-initialised.
 
-    Args:
-      images: float32 [batch, 784].
+  Args:
+    images: float32 [batch, 784].
 
-    Returns:
-      logits float32 [batch, 10].
-    """
-    with tf.compat.v1.name_scope('softmax'):
-        weights = tf.Variable(tf.zeros([IMAGE_PIXELS, NUM_CLASSES]),
-                              name='weights')
-        biases = tf.Variable(tf.zeros([NUM_CLASSES]), name='biases')
-        return tf.matmul(images, weights) + biases
+  Returns:
+    logits float32 [batch, 10].
+  """
+  with tf.compat.v1.name_scope('softmax'):
+    weights = tf.Variable(tf.zeros([IMAGE_PIXELS, NUM_CLASSES]),
+                          name='weights')
+    biases = tf.Variable(tf.zeros([NUM_CLASSES]), name='biases')
+    return tf.matmul(images, weights) + biases
 
 
 def _conv_pool(inputs, in_features, out_features, scope):
-    """5x5 SAME conv + ReLU, then 2x2 max pool (halves height and width)."""
-    with tf.compat.v1.name_scope(scope):
-        weights = _weights(
-            [KERNEL_SIZE, KERNEL_SIZE, in_features, out_features], 0.1)
-        # A small positive bias keeps ReLUs from starting dead.
-        biases = tf.Variable(tf.constant(0.1, shape=[out_features]),
-                             name='biases')
-        conv = tf.nn.conv2d(inputs, weights, strides=[1, 1, 1, 1],
-                            padding='SAME')
-        hidden = tf.nn.relu(conv + biases)
-        return tf.nn.max_pool2d(hidden, ksize=[1, 2, 2, 1],
-                                strides=[1, 2, 2, 1], padding='SAME')
+  """5x5 SAME conv + ReLU, then 2x2 max pool (halves height and width)."""
+  with tf.compat.v1.name_scope(scope):
+    weights = _weights(
+        [KERNEL_SIZE, KERNEL_SIZE, in_features, out_features], 0.1)
+    # A small positive bias keeps ReLUs from starting dead.
+    biases = tf.Variable(tf.constant(0.1, shape=[out_features]),
+                         name='biases')
+    conv = tf.nn.conv2d(inputs, weights, strides=[1, 1, 1, 1],
+                        padding='SAME')
+    hidden = tf.nn.relu(conv + biases)
+    return tf.nn.max_pool2d(hidden, ksize=[1, 2, 2, 1],
+                            strides=[1, 2, 2, 1], padding='SAME')
 
 
 def deep_inference(images: tf.Tensor, keep_prob: tf.Tensor) -> tf.Tensor:
-    """Experts' convnet: conv32 -> pool -> conv64 -> pool -> fc1024 -> fc10.
+  """Experts' convnet: conv32 -> pool -> conv64 -> pool -> fc1024 -> fc10.
 
-    Args:
-      images: float32 [batch, 784].
-      keep_prob: scalar dropout keep probability for the fc1024 layer.
+  Args:
+    images: float32 [batch, 784].
+    keep_prob: scalar dropout keep probability for the fc1024 layer.
 
-    Returns:
-      logits float32 [batch, 10].
-    """
-    x_image = tf.reshape(images, [-1, IMAGE_SIZE, IMAGE_SIZE, 1])
-    pool1 = _conv_pool(x_image, 1, CONV1_FEATURES, 'conv1')
-    pool2 = _conv_pool(pool1, CONV1_FEATURES, CONV2_FEATURES, 'conv2')
-    flat_size = (IMAGE_SIZE // 4) * (IMAGE_SIZE // 4) * CONV2_FEATURES
-    with tf.compat.v1.name_scope('fc1'):
-        weights = _weights([flat_size, FC_UNITS], 0.1)
-        biases = tf.Variable(tf.constant(0.1, shape=[FC_UNITS]), name='biases')
-        fc1 = tf.nn.relu(tf.matmul(tf.reshape(pool2, [-1, flat_size]),
-                                   weights) + biases)
-    with tf.compat.v1.name_scope('dropout'):
-        fc1_drop = tf.nn.dropout(fc1, rate=1.0 - keep_prob)
-    with tf.compat.v1.name_scope('fc2'):
-        weights = _weights([FC_UNITS, NUM_CLASSES], 0.1)
-        biases = tf.Variable(tf.constant(0.1, shape=[NUM_CLASSES]),
-                             name='biases')
-        return tf.matmul(fc1_drop, weights) + biases
+  Returns:
+    logits float32 [batch, 10].
+  """
+  x_image = tf.reshape(images, [-1, IMAGE_SIZE, IMAGE_SIZE, 1])
+  pool1 = _conv_pool(x_image, 1, CONV1_FEATURES, 'conv1')
+  pool2 = _conv_pool(pool1, CONV1_FEATURES, CONV2_FEATURES, 'conv2')
+  flat_size = (IMAGE_SIZE // 4) * (IMAGE_SIZE // 4) * CONV2_FEATURES
+  with tf.compat.v1.name_scope('fc1'):
+    weights = _weights([flat_size, FC_UNITS], 0.1)
+    biases = tf.Variable(tf.constant(0.1, shape=[FC_UNITS]), name='biases')
+    fc1 = tf.nn.relu(tf.matmul(tf.reshape(pool2, [-1, flat_size]),
+                               weights) + biases)
+  with tf.compat.v1.name_scope('dropout'):
+    fc1_drop = tf.nn.dropout(fc1, rate=1.0 - keep_prob)
+  with tf.compat.v1.name_scope('fc2'):
+    weights = _weights([FC_UNITS, NUM_CLASSES], 0.1)
+    biases = tf.Variable(tf.constant(0.1, shape=[NUM_CLASSES]),
+                         name='biases')
+    return tf.matmul(fc1_drop, weights) + biases
 
 
 def mlp_inference(images: tf.Tensor, hidden1_units: int = HIDDEN1_UNITS,
                   hidden2_units: int = HIDDEN2_UNITS) -> tf.Tensor:
-    """Mechanics 101 model: two ReLU layers and a linear softmax layer.
+  """Mechanics 101 model: two ReLU layers and a linear softmax layer.
 
-    Weights start with stddev 1/sqrt(fan_in), biases at zero.
+  Weights start with stddev 1/sqrt(fan_in), biases at zero.
 
-    Args:
-      images: float32 [batch, 784].
-      hidden1_units: size of the first hidden layer.
-      hidden2_units: size of the second hidden layer.
+  Args:
+    images: float32 [batch, 784].
+    hidden1_units: size of the first hidden layer.
+    hidden2_units: size of the second hidden layer.
 
-    Returns:
-      logits float32 [batch, 10].
-    """
-    sizes = [IMAGE_PIXELS, hidden1_units, hidden2_units, NUM_CLASSES]
-    scopes = ['hidden1', 'hidden2', 'softmax_linear']
-    outputs = images
-    for i, scope in enumerate(scopes):
-        with tf.compat.v1.name_scope(scope):
-            weights = _weights([sizes[i], sizes[i + 1]],
-                               1.0 / math.sqrt(float(sizes[i])))
-            biases = tf.Variable(tf.zeros([sizes[i + 1]]), name='biases')
-            outputs = tf.matmul(outputs, weights) + biases
-            if scope != 'softmax_linear':
-                outputs = tf.nn.relu(outputs)
-    return outputs
+  Returns:
+    logits float32 [batch, 10].
+  """
+  sizes = [IMAGE_PIXELS, hidden1_units, hidden2_units, NUM_CLASSES]
+  scopes = ['hidden1', 'hidden2', 'softmax_linear']
+  outputs = images
+  for i, scope in enumerate(scopes):
+    with tf.compat.v1.name_scope(scope):
+      weights = _weights([sizes[i], sizes[i + 1]],
+                         1.0 / math.sqrt(float(sizes[i])))
+      biases = tf.Variable(tf.zeros([sizes[i + 1]]), name='biases')
+      outputs = tf.matmul(outputs, weights) + biases
+      if scope != 'softmax_linear':
+        outputs = tf.nn.relu(outputs)
+  return outputs
 
 
 def inference(model: str, images: tf.Tensor,
               keep_prob: tf.Tensor = None) -> tf.Tensor:
-    """Builds the named model's logits.
+  """Builds the named model's logits.
 
-    Args:
-      model: one of MODELS.
-      images: float32 [batch, 784].
-      keep_prob: dropout keep probability, used by `deep` only; defaults to
-        1.0 (no dropout).
+  Args:
+    model: one of MODELS.
+    images: float32 [batch, 784].
+    keep_prob: dropout keep probability, used by `deep` only; defaults to
+      1.0 (no dropout).
 
-    Returns:
-      logits float32 [batch, 10].
-    """
-    if model == 'softmax':
-        return softmax_inference(images)
-    if model == 'deep':
-        return deep_inference(
-            images, 1.0 if keep_prob is None else keep_prob)
-    if model == 'mlp':
-        return mlp_inference(images)
-    raise ValueError(f'unknown model {model!r}; expected one of {MODELS}')
+  Returns:
+    logits float32 [batch, 10].
+  """
+  if model == 'softmax':
+    return softmax_inference(images)
+  if model == 'deep':
+    return deep_inference(
+        images, 1.0 if keep_prob is None else keep_prob)
+  if model == 'mlp':
+    return mlp_inference(images)
+  raise ValueError(f'unknown model {model!r}; expected one of {MODELS}')
 
 
 def loss(logits: tf.Tensor, labels: tf.Tensor) -> tf.Tensor:
-    """Mean cross-entropy from logits with TF's numerically stable op.
+  """Mean cross-entropy from logits with TF's numerically stable op.
 
-    Args:
-      logits: float32 [batch, 10].
-      labels: int class indices [batch].
+  Args:
+    logits: float32 [batch, 10].
+    labels: int class indices [batch].
 
-    Returns:
-      scalar float32 loss.
-    """
-    cross_entropy = tf.nn.sparse_softmax_cross_entropy_with_logits(
-        labels=tf.cast(labels, tf.int64), logits=logits, name='xentropy')
-    return tf.reduce_mean(cross_entropy, name='xentropy_mean')
+  Returns:
+    scalar float32 loss.
+  """
+  cross_entropy = tf.nn.sparse_softmax_cross_entropy_with_logits(
+      labels=tf.cast(labels, tf.int64), logits=logits, name='xentropy')
+  return tf.reduce_mean(cross_entropy, name='xentropy_mean')
 
 
 def training(loss_op: tf.Tensor, optimizer: str, learning_rate: float,
              global_step: tf.Variable) -> tf.Operation:
-    """Minimises `loss_op`, incrementing `global_step` once per run.
+  """Minimises `loss_op`, incrementing `global_step` once per run.
 
-    Args:
-      loss_op: scalar loss.
-      optimizer: 'sgd' (plain gradient descent) or 'adam'.
-      learning_rate: step size.
-      global_step: int64 step counter variable.
+  Args:
+    loss_op: scalar loss.
+    optimizer: 'sgd' (plain gradient descent) or 'adam'.
+    learning_rate: step size.
+    global_step: int64 step counter variable.
 
-    Returns:
-      The training op.
-    """
-    if optimizer == 'sgd':
-        opt = tf.compat.v1.train.GradientDescentOptimizer(learning_rate)
-    elif optimizer == 'adam':
-        opt = tf.compat.v1.train.AdamOptimizer(learning_rate)
-    else:
-        raise ValueError(f'unknown optimizer {optimizer!r}')
-    return opt.minimize(loss_op, global_step=global_step)
+  Returns:
+    The training op.
+  """
+  if optimizer == 'sgd':
+    opt = tf.compat.v1.train.GradientDescentOptimizer(learning_rate)
+  elif optimizer == 'adam':
+    opt = tf.compat.v1.train.AdamOptimizer(learning_rate)
+  else:
+    raise ValueError(f'unknown optimizer {optimizer!r}')
+  return opt.minimize(loss_op, global_step=global_step)
 
 
 def evaluation(logits: tf.Tensor, labels: tf.Tensor) -> tf.Tensor:
-    """Number of examples whose highest logit is the true label.
+  """Number of examples whose highest logit is the true label.
 
-    Uses argmax rather than in_top_k so that ties (e.g. an untrained softmax
-    model's all-zero logits) are not counted as correct.
+  Uses argmax rather than in_top_k so that ties (e.g. an untrained softmax
+  model's all-zero logits) are not counted as correct.
 
-    Args:
-      logits: float32 [batch, 10].
-      labels: int class indices [batch].
+  Args:
+    logits: float32 [batch, 10].
+    labels: int class indices [batch].
 
-    Returns:
-      int32 scalar count of correct predictions.
-    """
-    predicted = tf.argmax(logits, axis=1, output_type=tf.int32)
-    correct = tf.equal(predicted, tf.cast(labels, tf.int32))
-    return tf.reduce_sum(tf.cast(correct, tf.int32))
+  Returns:
+    int32 scalar count of correct predictions.
+  """
+  predicted = tf.argmax(logits, axis=1, output_type=tf.int32)
+  correct = tf.equal(predicted, tf.cast(labels, tf.int32))
+  return tf.reduce_sum(tf.cast(correct, tf.int32))

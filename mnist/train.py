@@ -9,6 +9,7 @@ TF models checkpoint to --train_dir and resume from it; --fresh starts over.
 """
 
 import time
+from typing import NamedTuple
 
 from absl import app, flags
 
@@ -44,9 +45,9 @@ flags.DEFINE_enum('input', 'feed', ['feed', 'queue'],
                   'tutorials do; queue: FixedLengthRecordReader + '
                   'shuffle_batch over all 60000 training examples.')
 flags.DEFINE_integer('validation_size', mnist_input.VALIDATION_SIZE,
-                     'Training examples held out for validation (feed '
-                     'input; scratch uses all 60000 for training, as the '
-                     'book does).')
+                     'Training examples held out as the validation set '
+                     '(reported by mlp); scratch trains on all 60000, as the '
+                     'book does.')
 flags.DEFINE_boolean('fresh', False,
                      'Delete --train_dir first instead of resuming from its '
                      'latest checkpoint.')
@@ -54,124 +55,142 @@ flags.DEFINE_integer('seed', None,
                      'Seed for weight init and shuffling (default: random).')
 
 
+def _flag_or(value, default):
+  """A flag's value, or the tutorial's default when the flag is unset."""
+  return default if value is None else value
+
+
 def _run_scratch(datasets: mnist_input.Datasets):
-    hp = two_layer_net.HPARAMS
-    history = two_layer_net.train(
-        datasets.train, datasets.test,
-        iterations=FLAGS.max_steps or hp.iterations,
-        batch_size=FLAGS.batch_size or hp.batch_size,
-        learning_rate=FLAGS.learning_rate or hp.learning_rate,
-        seed=FLAGS.seed, log=print)
-    for path in two_layer_net.write_curves(history, FLAGS.train_dir):
-        print(f'Wrote {path}')
-    print(f'test accuracy {history.test_acc[-1]:g}')
+  hp = two_layer_net.HPARAMS
+  history = two_layer_net.train(
+      datasets.train, datasets.test,
+      iterations=_flag_or(FLAGS.max_steps, hp.iterations),
+      batch_size=_flag_or(FLAGS.batch_size, hp.batch_size),
+      learning_rate=_flag_or(FLAGS.learning_rate, hp.learning_rate),
+      seed=FLAGS.seed, log=print)
+  for path in two_layer_net.write_curves(history, FLAGS.train_dir):
+    print(f'Wrote {path}')
+  print(f'test accuracy {history.test_acc[-1]:g}')
 
 
-def _evaluate_splits(sess, correct, images, labels, datasets):
-    """Mechanics 101's do_eval over the three splits."""
-    for title, data_set in [('Training', datasets.train),
-                            ('Validation', datasets.validation),
-                            ('Test', datasets.test)]:
-        print(f'{title} Data Eval:')
-        print(training.format_precision(*training.count_correct(
-            sess, correct, images, labels, data_set)), flush=True)
+class _Graph(NamedTuple):
+  images: tf.Tensor
+  labels: tf.Tensor
+  keep_prob: tf.Tensor
+  loss: tf.Tensor
+  train_op: tf.Operation
+  correct: tf.Tensor
+  accuracy: tf.Tensor
+  summary_op: tf.Tensor
+  global_step: tf.Variable
+
+
+def _build_graph(name: str, hp: model.HParams,
+                 learning_rate: float) -> _Graph:
+  """Placeholders, model, loss, training op and summaries."""
+  global_step = tf.compat.v1.train.get_or_create_global_step()
+  images = tf.compat.v1.placeholder(tf.float32, [None, model.IMAGE_PIXELS],
+                                    name='images')
+  labels = tf.compat.v1.placeholder(tf.int32, [None], name='labels')
+  keep_prob = tf.compat.v1.placeholder_with_default(1.0, [], name='keep_prob')
+  logits = model.inference(name, images, keep_prob)
+  loss = model.loss(logits, labels)
+  train_op = model.training(loss, hp.optimizer, learning_rate, global_step)
+  correct = model.evaluation(logits, labels)
+  accuracy = tf.cast(correct, tf.float32) / tf.cast(tf.shape(labels)[0],
+                                                    tf.float32)
+  tf.compat.v1.summary.scalar('loss', loss)
+  tf.compat.v1.summary.scalar('accuracy', accuracy)
+  tf.compat.v1.summary.image(
+      'input', tf.reshape(images, [-1, model.IMAGE_SIZE, model.IMAGE_SIZE, 1]),
+      max_outputs=3)
+  return _Graph(images, labels, keep_prob, loss, train_op, correct, accuracy,
+                tf.compat.v1.summary.merge_all(), global_step)
+
+
+def _evaluate_splits(sess, g: _Graph, datasets: mnist_input.Datasets):
+  """Mechanics 101's do_eval over the three splits."""
+  for title, data_set in [('Training', datasets.train),
+                          ('Validation', datasets.validation),
+                          ('Test', datasets.test)]:
+    print(f'{title} Data Eval:')
+    print(training.format_precision(*training.count_correct(
+        sess, g.correct, g.images, g.labels, data_set)), flush=True)
 
 
 def _train_tf(datasets: mnist_input.Datasets):
-    name = FLAGS.model
-    hp = model.HPARAMS[name]
-    max_steps = FLAGS.max_steps or hp.max_steps
-    batch_size = FLAGS.batch_size or hp.batch_size
-    learning_rate = FLAGS.learning_rate or hp.learning_rate
+  name = FLAGS.model
+  hp = model.HPARAMS[name]
+  max_steps = _flag_or(FLAGS.max_steps, hp.max_steps)
+  batch_size = _flag_or(FLAGS.batch_size, hp.batch_size)
 
-    with tf.Graph().as_default():
-        if FLAGS.seed is not None:
-            tf.compat.v1.set_random_seed(FLAGS.seed)
-        global_step = tf.compat.v1.train.get_or_create_global_step()
-        images = tf.compat.v1.placeholder(tf.float32,
-                                          [None, model.IMAGE_PIXELS],
-                                          name='images')
-        labels = tf.compat.v1.placeholder(tf.int32, [None], name='labels')
-        keep_prob = tf.compat.v1.placeholder_with_default(1.0, [],
-                                                          name='keep_prob')
-        logits = model.inference(name, images, keep_prob)
-        loss = model.loss(logits, labels)
-        train_op = model.training(loss, hp.optimizer, learning_rate,
-                                  global_step)
-        correct = model.evaluation(logits, labels)
-        accuracy = tf.cast(correct, tf.float32) / tf.cast(
-            tf.shape(labels)[0], tf.float32)
-        tf.compat.v1.summary.scalar('loss', loss)
-        tf.compat.v1.summary.scalar('accuracy', accuracy)
-        tf.compat.v1.summary.image(
-            'input', tf.reshape(images, [-1, model.IMAGE_SIZE,
-                                         model.IMAGE_SIZE, 1]), max_outputs=3)
-        summary_op = tf.compat.v1.summary.merge_all()
+  with tf.Graph().as_default():
+    if FLAGS.seed is not None:
+      tf.compat.v1.set_random_seed(FLAGS.seed)
+    g = _build_graph(name, hp, _flag_or(FLAGS.learning_rate,
+                                        hp.learning_rate))
+    if FLAGS.input == 'queue':
+      queued_batch = mnist_input.train_inputs(FLAGS.data_dir, batch_size,
+                                              seed=FLAGS.seed)
+    saver = tf.compat.v1.train.Saver(max_to_keep=5)
+
+    with tf.compat.v1.Session(config=training.session_config()) as sess:
+      start = training.restore_or_initialize(sess, saver, FLAGS.train_dir)
+      writer = tf.compat.v1.summary.FileWriter(FLAGS.train_dir, sess.graph)
+      coord = tf.compat.v1.train.Coordinator()
+      threads = tf.compat.v1.train.start_queue_runners(sess, coord)
+      if start >= max_steps:
+        print(f'{FLAGS.train_dir} is already at step {start} >= '
+              f'--max_steps={max_steps}; use --fresh to start over or raise '
+              '--max_steps.')
+      for step in range(start, max_steps):
         if FLAGS.input == 'queue':
-            queued_batch = mnist_input.train_inputs(
-                FLAGS.data_dir, batch_size, seed=FLAGS.seed)
-        saver = tf.compat.v1.train.Saver(max_to_keep=5)
-
-        with tf.compat.v1.Session(config=training.session_config()) as sess:
-            start = training.restore_or_initialize(sess, saver,
-                                                   FLAGS.train_dir)
-            writer = tf.compat.v1.summary.FileWriter(FLAGS.train_dir,
-                                                     sess.graph)
-            coord = tf.compat.v1.train.Coordinator()
-            threads = tf.compat.v1.train.start_queue_runners(sess, coord)
-            if start >= max_steps:
-                print(f'{FLAGS.train_dir} is already at step {start} >= '
-                      f'--max_steps={max_steps}; use --fresh to start over '
-                      'or raise --max_steps.')
-            for step in range(start, max_steps):
-                if FLAGS.input == 'queue':
-                    batch = sess.run(queued_batch)
-                else:
-                    batch = datasets.train.next_batch(batch_size)
-                feed = {images: batch[0], labels: batch[1]}
-                if step % FLAGS.log_every == 0 and name != 'mlp':
-                    # As in the tutorial: accuracy without dropout on the
-                    # batch about to be trained on.
-                    print(f'step {step}, training accuracy '
-                          f'{sess.run(accuracy, feed):g}', flush=True)
-                if name == 'deep':
-                    feed[keep_prob] = model.DROPOUT_KEEP_PROB
-                fetches = {'train': train_op, 'loss': loss}
-                done = step + 1
-                if done % FLAGS.summary_every == 0:
-                    fetches['summary'] = summary_op
-                started = time.time()
-                results = sess.run(fetches, feed_dict=feed)
-                if name == 'mlp' and step % FLAGS.log_every == 0:
-                    print(f'Step {step}: loss = {results["loss"]:.2f} '
-                          f'({time.time() - started:.3f} sec)', flush=True)
-                if 'summary' in results:
-                    writer.add_summary(results['summary'], done)
-                if done % FLAGS.checkpoint_every == 0 or done == max_steps:
-                    saver.save(sess, training.checkpoint_path(FLAGS.train_dir),
-                               global_step=global_step)
-                    if name == 'mlp':
-                        _evaluate_splits(sess, correct, images, labels,
-                                         datasets)
-            writer.close()
-            coord.request_stop()
-            coord.join(threads)
-            num_examples, num_correct = training.count_correct(
-                sess, correct, images, labels, datasets.test)
-            print(f'test accuracy {num_correct / num_examples:g}')
+          batch = sess.run(queued_batch)
+        else:
+          batch = datasets.train.next_batch(batch_size)
+        feed = {g.images: batch[0], g.labels: batch[1]}
+        if step % FLAGS.log_every == 0 and name != 'mlp':
+          # As in the tutorial: accuracy without dropout on the batch about
+          # to be trained on.
+          print(f'step {step}, training accuracy '
+                f'{sess.run(g.accuracy, feed):g}', flush=True)
+        if name == 'deep':
+          feed[g.keep_prob] = model.DROPOUT_KEEP_PROB
+        done = step + 1
+        fetches = {'train': g.train_op, 'loss': g.loss}
+        if done % FLAGS.summary_every == 0:
+          fetches['summary'] = g.summary_op
+        started = time.time()
+        results = sess.run(fetches, feed_dict=feed)
+        if name == 'mlp' and step % FLAGS.log_every == 0:
+          print(f'Step {step}: loss = {results["loss"]:.2f} '
+                f'({time.time() - started:.3f} sec)', flush=True)
+        if 'summary' in results:
+          writer.add_summary(results['summary'], done)
+        if done % FLAGS.checkpoint_every == 0 or done == max_steps:
+          saver.save(sess, training.checkpoint_path(FLAGS.train_dir),
+                     global_step=g.global_step)
+          if name == 'mlp':
+            _evaluate_splits(sess, g, datasets)
+      writer.close()
+      coord.request_stop()
+      coord.join(threads)
+      num_examples, num_correct = training.count_correct(
+          sess, g.correct, g.images, g.labels, datasets.test)
+      print(f'test accuracy {num_correct / num_examples:g}')
 
 
 def main(argv):
-    if len(argv) > 1:
-        raise app.UsageError(f'unexpected arguments: {argv[1:]}')
-    training.ensure_data(FLAGS.data_dir, FLAGS.source_url)
-    training.prepare_train_dir(FLAGS.train_dir, FLAGS.fresh)
-    if FLAGS.model == 'scratch':
-        _run_scratch(training.load_data_sets(FLAGS.data_dir, 0, FLAGS.seed))
-    else:
-        _train_tf(training.load_data_sets(
-            FLAGS.data_dir, FLAGS.validation_size, FLAGS.seed))
+  if len(argv) > 1:
+    raise app.UsageError(f'unexpected arguments: {argv[1:]}')
+  training.ensure_data(FLAGS.data_dir, FLAGS.source_url)
+  training.prepare_train_dir(FLAGS.train_dir, FLAGS.fresh)
+  if FLAGS.model == 'scratch':
+    _run_scratch(training.load_data_sets(FLAGS.data_dir, 0, FLAGS.seed))
+  else:
+    _train_tf(training.load_data_sets(
+        FLAGS.data_dir, FLAGS.validation_size, FLAGS.seed))
 
 
 if __name__ == '__main__':
-    app.run(main)
+  app.run(main)

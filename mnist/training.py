@@ -1,4 +1,4 @@
-"""What the mnist binaries share: flags, session setup, resuming, batched eval."""
+"""Shared by the mnist binaries: flags, sessions, resuming, batched eval."""
 
 import os
 import shutil
@@ -21,125 +21,129 @@ _SCOPE_TO_MODEL = {'conv1': 'deep', 'hidden1': 'mlp', 'softmax': 'softmax'}
 
 
 def define_common_flags():
-    """Defines the flags every mnist binary takes."""
-    flags.DEFINE_string(
-        'data_dir', DEFAULT_DATA_DIR,
-        'Directory with the four MNIST .gz IDX files; missing ones are '
-        'downloaded there. Default from $MNIST_DATA_DIR if set.')
-    flags.DEFINE_string(
-        'source_url', mnist_input.SOURCE_URL,
-        'Base URL of the MNIST mirror used when files are missing.')
-    flags.DEFINE_string(
-        'train_dir', DEFAULT_TRAIN_DIR,
-        'Directory for checkpoints, summaries and (for scratch) curves.')
+  """Defines the flags every mnist binary takes."""
+  flags.DEFINE_string(
+      'data_dir', DEFAULT_DATA_DIR,
+      'Directory with the four MNIST .gz IDX files; missing ones are '
+      'downloaded there. Default from $MNIST_DATA_DIR if set.')
+  flags.DEFINE_string(
+      'source_url', mnist_input.SOURCE_URL,
+      'Base URL of the MNIST mirror used when files are missing.')
+  flags.DEFINE_string(
+      'train_dir', DEFAULT_TRAIN_DIR,
+      'Training directory: mnist.train writes checkpoints and summaries '
+      '(scratch: loss/accuracy curves) there; mnist.eval reads the latest '
+      'checkpoint from it.')
 
 
 def ensure_data(data_dir: str, source_url: str):
-    """Downloads missing MNIST files, exiting with a clear message on failure.
+  """Downloads missing MNIST files, exiting with a clear message on failure.
 
-    Args:
-      data_dir: directory that should hold the four files.
-      source_url: mirror to fetch missing files from.
-    """
-    try:
-        mnist_input.maybe_download(data_dir, source_url)
-    except mnist_input.DataUnavailableError as e:
-        sys.exit(str(e))
+  Args:
+    data_dir: directory that should hold the four files.
+    source_url: mirror to fetch missing files from.
+  """
+  try:
+    mnist_input.maybe_download(data_dir, source_url)
+  except mnist_input.DataUnavailableError as e:
+    sys.exit(str(e))
 
 
 def load_data_sets(data_dir: str, validation_size: int,
                    seed: Optional[int]) -> mnist_input.Datasets:
-    """read_data_sets that exits with the file's name on a malformed file."""
-    try:
-        return mnist_input.read_data_sets(
-            data_dir, validation_size=validation_size, seed=seed)
-    except mnist_input.IdxError as e:
-        sys.exit(f'Bad MNIST file: {e}')
+  """read_data_sets that exits with a one-line reason on bad input."""
+  try:
+    return mnist_input.read_data_sets(
+        data_dir, validation_size=validation_size, seed=seed)
+  except mnist_input.IdxError as e:
+    sys.exit(f'Bad MNIST file: {e}')
+  except ValueError as e:
+    sys.exit(f'Bad --validation_size: {e}')
 
 
 def session_config() -> tf.compat.v1.ConfigProto:
-    """Session settings shared by training and evaluation."""
-    return tf.compat.v1.ConfigProto(allow_soft_placement=True)
+  """Session settings shared by training and evaluation."""
+  return tf.compat.v1.ConfigProto(allow_soft_placement=True)
 
 
 def prepare_train_dir(train_dir: str, fresh: bool):
-    """Creates `train_dir`; with `fresh`, first deletes what is in it."""
-    if fresh and os.path.isdir(train_dir):
-        shutil.rmtree(train_dir)
-    os.makedirs(train_dir, exist_ok=True)
+  """Creates `train_dir`; with `fresh`, first deletes what is in it."""
+  if fresh and os.path.isdir(train_dir):
+    shutil.rmtree(train_dir)
+  os.makedirs(train_dir, exist_ok=True)
 
 
 def restore_or_initialize(sess: tf.compat.v1.Session,
                           saver: tf.compat.v1.train.Saver,
                           train_dir: str) -> int:
-    """Restores the latest checkpoint in `train_dir`, else initialises.
+  """Restores the latest checkpoint in `train_dir`, else initialises.
 
-    Args:
-      sess: session whose graph holds the variables and a global step.
-      saver: saver over the model's variables.
-      train_dir: where checkpoints are written.
+  Args:
+    sess: session whose graph holds the variables and a global step.
+    saver: saver over the model's variables.
+    train_dir: where checkpoints are written.
 
-    Returns:
-      The global step to continue from.
-    """
-    sess.run(tf.compat.v1.local_variables_initializer())
-    latest = tf.train.latest_checkpoint(train_dir)
-    if latest is None:
-        sess.run(tf.compat.v1.global_variables_initializer())
-        return 0
-    saver.restore(sess, latest)
-    step = int(sess.run(tf.compat.v1.train.get_global_step()))
-    print(f'Resuming from {latest} at step {step}')
-    return step
+  Returns:
+    The global step to continue from.
+  """
+  sess.run(tf.compat.v1.local_variables_initializer())
+  latest = tf.train.latest_checkpoint(train_dir)
+  if latest is None:
+    sess.run(tf.compat.v1.global_variables_initializer())
+    return 0
+  saver.restore(sess, latest)
+  step = int(sess.run(tf.compat.v1.train.get_global_step()))
+  print(f'Resuming from {latest} at step {step}')
+  return step
 
 
 def checkpoint_path(train_dir: str) -> str:
-    return os.path.join(train_dir, CHECKPOINT_NAME)
+  return os.path.join(train_dir, CHECKPOINT_NAME)
 
 
 def count_correct(sess: tf.compat.v1.Session, correct_op: tf.Tensor,
                   images: tf.Tensor, labels: tf.Tensor,
                   data_set: mnist_input.DataSet,
                   batch_size: int = EVAL_BATCH_SIZE) -> Tuple[int, int]:
-    """Scores every example of `data_set`, feeding it in batches.
+  """Scores every example of `data_set`, feeding it in batches.
 
-    Args:
-      sess: session with trained variables.
-      correct_op: count of correct predictions for the fed batch.
-      images: tensor fed with image rows.
-      labels: tensor fed with label indices.
-      data_set: examples to score, in order.
-      batch_size: examples per run; keeps memory bounded.
+  Args:
+    sess: session with trained variables.
+    correct_op: count of correct predictions for the fed batch.
+    images: tensor fed with image rows.
+    labels: tensor fed with label indices.
+    data_set: examples to score, in order.
+    batch_size: examples per run; keeps memory bounded.
 
-    Returns:
-      (number of examples, number correct).
-    """
-    correct = 0
-    for start in range(0, data_set.num_examples, batch_size):
-        end = start + batch_size
-        correct += int(sess.run(correct_op, feed_dict={
-            images: data_set.images[start:end],
-            labels: data_set.labels[start:end]}))
-    return data_set.num_examples, correct
+  Returns:
+    (number of examples, number correct).
+  """
+  correct = 0
+  for start in range(0, data_set.num_examples, batch_size):
+    end = start + batch_size
+    correct += int(sess.run(correct_op, feed_dict={
+        images: data_set.images[start:end],
+        labels: data_set.labels[start:end]}))
+  return data_set.num_examples, correct
 
 
 def format_precision(num_examples: int, num_correct: int) -> str:
-    """Mechanics 101's evaluation line."""
-    precision = num_correct / num_examples if num_examples else 0.0
-    return (f'  Num examples: {num_examples}  Num correct: {num_correct}  '
-            f'Precision @ 1: {precision:0.04f}')
+  """Mechanics 101's evaluation line."""
+  precision = num_correct / num_examples if num_examples else 0.0
+  return (f'  Num examples: {num_examples}  Num correct: {num_correct}  '
+          f'Precision @ 1: {precision:0.04f}')
 
 
 def model_from_checkpoint(checkpoint: str) -> str:
-    """Names the model ('softmax', 'deep' or 'mlp') that wrote `checkpoint`.
+  """Names the model ('softmax', 'deep' or 'mlp') that wrote `checkpoint`.
 
-    Raises:
-      ValueError: the checkpoint holds none of the known models.
-    """
-    scopes = {name.split('/')[0]
-              for name, _ in tf.train.list_variables(checkpoint)}
-    for scope, model_name in _SCOPE_TO_MODEL.items():
-        if scope in scopes:
-            return model_name
-    raise ValueError(f'{checkpoint} holds no known MNIST model '
-                     f'(variables under {sorted(scopes)})')
+  Raises:
+    ValueError: the checkpoint holds none of the known models.
+  """
+  scopes = {name.split('/')[0]
+            for name, _ in tf.train.list_variables(checkpoint)}
+  for scope, model_name in _SCOPE_TO_MODEL.items():
+    if scope in scopes:
+      return model_name
+  raise ValueError(f'{checkpoint} holds no known MNIST model '
+                   f'(variables under {sorted(scopes)})')

@@ -342,3 +342,105 @@ def test_class_names_from_meta_file(cifar_data, tmp_path):
   assert cifar10_input.read_class_names(str(cifar_data))[:2] == [
       'airplane', 'automobile']
   assert cifar10_input.read_class_names(str(tmp_path))[:2] == ['0', '1']
+
+
+# Batched distortions: the same distribution as distort_image, per image.
+
+def _match_crops(sources, distorted):
+  """For each distorted image, the (offset_y, offset_x, flipped) of its
+  source's 24x24 crop that it is a standardized, contrast-scaled copy of,
+  and the contrast factor that scaled it.
+
+  Contrast scales each channel's deviations from its mean by a factor, which
+  standardization then divides, with the channel means, by one std. So the
+  channels correlate perfectly with the crop's, and the factor is the ratio
+  of the deviations' scale to the channel means' scale.
+  """
+  matches = []
+  for source, image in zip(sources.astype(np.float64), distorted):
+    candidates = [(y, x, flip) for y in range(9) for x in range(9)
+                  for flip in (0, 1)]
+    crops = np.stack([source[y:y + 24, x:x + 24][:, ::-1 if flip else 1]
+                      for y, x, flip in candidates])            # [162,24,24,3]
+    centred = crops - crops.mean(axis=(1, 2), keepdims=True)
+    centred /= np.linalg.norm(centred, axis=(1, 2), keepdims=True)
+    out = image - image.mean(axis=(0, 1))
+    out /= np.linalg.norm(out, axis=(0, 1))
+    correlation = np.einsum('khwc,hwc->kc', centred, out).min(axis=1)
+    best = int(np.argmax(correlation))
+    assert correlation[best] > 0.999
+    assert np.sort(correlation)[-2] < 0.99  # one crop fits, not several
+    crop = crops[best]
+    deviation_scale = image.std(axis=(0, 1)) / crop.std(axis=(0, 1))
+    crop_means = crop.mean(axis=(0, 1))
+    means = image.mean(axis=(0, 1))
+    mean_scale = np.polyfit(crop_means - crop_means.mean(), means, 1)[0]
+    matches.append(candidates[best] +
+                   (float(np.mean(deviation_scale) / mean_scale),))
+  return matches
+
+
+def _distinct_sources(count, seed):
+  """uint8 [count, 32, 32, 3]: noise with well separated channel means."""
+  rng = np.random.default_rng(seed)
+  noise = rng.normal(0, 30, (count, 32, 32, 3))
+  return np.clip(noise + [70, 128, 186], 0, 255).astype(np.uint8)
+
+
+def test_batched_distortions_crop_flip_and_scale_each_image_independently():
+  sources = _distinct_sources(128, seed=5)
+  with tf.Graph().as_default(), tf1.Session() as sess:
+    distorted = cifar10_input.distort_images(tf.constant(sources))
+    batches = [sess.run(distorted) for _ in range(2)]
+  assert batches[0].shape == (128, 24, 24, 3)
+  assert batches[0].dtype == np.float32
+  for batch in batches:
+    np.testing.assert_allclose(batch.mean(axis=(1, 2, 3)), 0, atol=1e-4)
+    np.testing.assert_allclose(batch.std(axis=(1, 2, 3)), 1, atol=1e-3)
+  matches = np.array(_match_crops(sources, batches[0]) +
+                     _match_crops(sources, batches[1]))
+  offsets_y, offsets_x, flips, factors = matches.T
+  # Each image draws its own offsets, flip and factor: all 9 offsets occur,
+  # about half the images are flipped, factors spread over [0.2, 1.8).
+  assert set(offsets_y) == set(offsets_x) == set(range(9))
+  assert 0.38 < flips.mean() < 0.62
+  assert factors.min() > 0.2 - 1e-3 and factors.max() < 1.8 + 1e-3
+  assert 0.9 < factors.mean() < 1.1
+  assert 0.38 < factors.std() < 0.54  # uniform on [0.2, 1.8): 0.46
+  # The same source image is distorted differently from batch to batch.
+  assert np.mean(np.any(matches[:128] != matches[128:], axis=1)) > 0.9
+
+
+def test_batched_and_per_example_distortions_agree_in_distribution():
+  sources = _distinct_sources(1, seed=6)
+  with tf.Graph().as_default(), tf1.Session() as sess:
+    per_example = cifar10_input.distort_image(
+        tf.constant(sources[0], tf.float32))
+    samples = np.stack([sess.run(per_example) for _ in range(200)])
+  offsets_y, offsets_x, flips, factors = np.array(
+      _match_crops(np.repeat(sources, 200, axis=0), samples)).T
+  # The per-example distortions of the tutorial, measured the same way.
+  assert set(offsets_y) == set(offsets_x) == set(range(9))
+  assert 0.38 < flips.mean() < 0.62
+  assert factors.min() > 0.2 - 1e-3 and factors.max() < 1.8 + 1e-3
+  assert 0.9 < factors.mean() < 1.1
+
+
+def _label_from_colour(image):
+  """The class of a learnable_examples image from its standardized channel
+  means: which channels are above the image mean (see CLASS_COLOURS)."""
+  above = tuple(image.mean(axis=(0, 1)) > 0)
+  return {(1, 0, 0): 0, (0, 1, 0): 1, (0, 0, 1): 2, (1, 1, 0): 3}[above]
+
+
+@pytest.mark.parametrize('batched', [True, False])
+def test_distorted_inputs_keep_labels_with_their_images(cifar_data, batched):
+  with tf.Graph().as_default():
+    images, labels = cifar10_input.distorted_inputs(
+        str(cifar_data), batch_size=32, min_fraction_in_queue=0.001,
+        batched=batched)
+    assert images.shape.as_list() == [32, 24, 24, 3]
+    assert labels.shape.as_list() == [32]
+    got = _run_queue([images, labels], max_runs=3)
+  for batch, batch_labels in got:
+    assert [_label_from_colour(image) for image in batch] == list(batch_labels)

@@ -118,3 +118,30 @@ def test_variables_to_restore_maps_to_moving_averages():
   assert names['conv1/weights/ExponentialMovingAverage'].op.name == (
       'conv1/weights')
   assert names['global_step'].op.name == 'global_step'
+
+
+def test_banded_and_stock_lrn_give_the_same_model_and_gradients():
+  images = eval_preprocess(learnable_examples(8, seed=4)[0])
+  labels = np.arange(8, dtype=np.int32) % 10
+  results = {}
+  try:
+    for implementation in model.LRN_IMPLEMENTATIONS:
+      model.set_lrn_implementation(implementation)
+      assert model.lrn_implementation() == implementation
+      with tf.Graph().as_default(), tf1.Session() as sess:
+        tf1.set_random_seed(0)
+        logits = model.inference(tf.constant(images, tf.float32))
+        grads = tf.gradients(model.loss(logits, tf.constant(labels)),
+                             tf1.trainable_variables())
+        sess.run(tf1.global_variables_initializer())
+        results[implementation] = sess.run([logits] + grads)
+  finally:
+    model.set_lrn_implementation('banded')
+  for banded, stock in zip(results['banded'], results['stock']):
+    np.testing.assert_allclose(banded, stock, rtol=1e-4,
+                               atol=1e-5 * np.abs(stock).max())
+
+
+def test_unknown_lrn_implementation_is_refused():
+  with pytest.raises(ValueError, match='not one of banded, stock'):
+    model.set_lrn_implementation('fast')

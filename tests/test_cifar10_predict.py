@@ -1,0 +1,179 @@
+"""cifar10.predict: the probabilities of the averaged weights, per image."""
+import re
+
+import numpy as np
+import pytest
+import tensorflow as tf
+from absl import flags
+
+from cifar10 import input as cifar10_input
+from cifar10 import predict
+from cifar10 import runtime
+from conftest import QUICK_TRAIN_FLAGS, learnable_examples, run_module
+from numpy_model import eval_preprocess, logits as np_logits
+
+WEIGHTS = ['conv1/weights', 'conv1/biases', 'conv2/weights', 'conv2/biases',
+           'local3/weights', 'local3/biases', 'local4/weights',
+           'local4/biases', 'softmax_linear/weights', 'softmax_linear/biases']
+
+
+def numpy_probabilities(train_dir, images_uint8):
+  """Softmax of the numpy model with the latest checkpoint's averages."""
+  reader = tf.train.load_checkpoint(tf.compat.v1.train.latest_checkpoint(
+      str(train_dir)))
+  weights = {name: reader.get_tensor(name + '/ExponentialMovingAverage')
+             for name in WEIGHTS}
+  logits = np_logits(eval_preprocess(images_uint8), weights)
+  exp = np.exp(logits - logits.max(1, keepdims=True))
+  return exp / exp.sum(1, keepdims=True)
+
+
+_short_run = {}
+
+
+def short_run(cifar_data, tmp_path_factory):
+  """(train_dir, eval_dir) of 12 quick training steps (summaries every 3) and
+  an eval of the last checkpoint, made once per test session.
+
+  They are the folders train/ and eval/ of one logdir, as TensorBoard wants
+  them. The tests of export, plot_curves and TensorBoard use them too.
+  """
+  if not _short_run:
+    logdir = tmp_path_factory.mktemp('short_run')
+    train_dir, eval_dir = logdir / 'train', logdir / 'eval'
+    run_module('cifar10.train', '--data_dir=%s' % cifar_data,
+               '--train_dir=%s' % train_dir, '--max_steps=12',
+               '--save_summaries_steps=3', *QUICK_TRAIN_FLAGS)
+    run_module('cifar10.eval', '--data_dir=%s' % cifar_data,
+               '--checkpoint_dir=%s' % train_dir, '--eval_dir=%s' % eval_dir,
+               '--run_once', '--batch_size=16')
+    _short_run.update(train_dir=train_dir, eval_dir=eval_dir)
+  return _short_run['train_dir'], _short_run['eval_dir']
+
+
+@pytest.fixture(scope='module')
+def train_dir(cifar_data, tmp_path_factory):
+  return short_run(cifar_data, tmp_path_factory)[0]
+
+
+@pytest.fixture(scope='module')
+def image_files(tmp_path_factory):
+  """A 32x32 PNG, a 45x70 PNG (to be resized) and a file that is no image."""
+  folder = tmp_path_factory.mktemp('images')
+  small, _ = learnable_examples(1, seed=7)
+  large = np.random.default_rng(3).integers(0, 256, (45, 70, 3), np.uint8)
+  files = {'small': (folder / 'small.png', small[0]),
+           'large': (folder / 'large.png', large)}
+  for path, pixels in files.values():
+    path.write_bytes(tf.io.encode_png(pixels).numpy())
+  bad = folder / 'bad.png'
+  bad.write_bytes(b'this is not a PNG')
+  return files, bad
+
+
+@pytest.fixture(scope='module')
+def predicted(cifar_data, train_dir, image_files):
+  """predict's output for the images, the bad file and record 3 of the test
+  file, with all 10 classes printed."""
+  files, bad = image_files
+  result = run_module(
+      'cifar10.predict', str(files['small'][0]), str(bad),
+      str(files['large'][0]), '--record=test_batch.bin:3', '--top_k=10',
+      '--data_dir=%s' % cifar_data, '--checkpoint_dir=%s' % train_dir,
+      check=False)
+  lines = {}
+  for line in result.stdout.splitlines():
+    name, classes = line.rsplit(': ', 1)
+    lines[name] = dict((label, float(p)) for label, p in
+                       (item.rsplit(' ', 1) for item in classes.split(', ')))
+  return result, lines
+
+
+def as_vector(printed, class_names):
+  return np.array([printed[name] for name in class_names])
+
+
+def test_images_and_records_get_the_numpy_models_probabilities(
+    cifar_data, train_dir, image_files, predicted):
+  files, _ = image_files
+  result, lines = predicted
+  names = cifar10_input.read_class_names(str(cifar_data))
+  record, label = cifar10_input.Cifar10Reader(
+      cifar10_input.data_files(str(cifar_data), eval_data=True))[3]
+  large_resized = predict.resize_image(files['large'][1]).numpy()
+  want = numpy_probabilities(
+      train_dir, np.stack([files['small'][1], large_resized, record]))
+  assert list(lines) == [str(files['small'][0]), str(files['large'][0]),
+                         'test_batch.bin:3 (label %s)' % names[label]]
+  for printed, want_row in zip(lines.values(), want):
+    # Printed with 4 decimals, most probable first.
+    np.testing.assert_allclose(as_vector(printed, names), want_row,
+                               atol=5.1e-5)
+    assert list(printed.values()) == sorted(printed.values(), reverse=True)
+
+
+def test_a_bad_image_is_reported_and_the_others_still_classified(
+    image_files, predicted):
+  _, bad = image_files
+  result, lines = predicted
+  assert result.returncode == 1
+  assert result.stderr.strip().splitlines() == [
+      'Error: %s: cannot decode the image: Unknown image file format. One of '
+      'JPEG, JPEG XL, PNG, GIF, BMP, WebP required.' % bad]
+  assert len(lines) == 3
+
+
+def test_classifier_matches_numpy_to_float_precision(cifar_data, train_dir):
+  flags.FLAGS.mark_as_parsed()
+  images, _ = learnable_examples(5, seed=11)
+  with predict.Classifier(str(train_dir), 10) as classifier:
+    got = classifier.probabilities(images, batch_size=2)
+  np.testing.assert_allclose(got, numpy_probabilities(train_dir, images),
+                             atol=2e-6)
+
+
+def test_resize_keeps_32x32_images_and_flat_colours():
+  small, _ = learnable_examples(1, seed=5)
+  assert np.array_equal(predict.resize_image(small[0]).numpy(), small[0])
+  flat = np.broadcast_to(np.array([13, 200, 77], np.uint8), (45, 70, 3))
+  resized = predict.resize_image(flat).numpy()
+  assert resized.dtype == np.uint8 and resized.shape == (32, 32, 3)
+  assert np.array_equal(resized, flat[:32, :32])
+
+
+def test_top_k_lines_are_sorted_and_cut():
+  line = predict.format_prediction(
+      'x.png', np.array([0.1, 0.6, 0.3]), ['a', 'b', 'c'], top_k=2)
+  assert line == 'x.png: b 0.6000, c 0.3000'
+
+
+def test_missing_checkpoint_and_wrong_class_count_fail_clearly(
+    train_dir, tmp_path):
+  flags.FLAGS.mark_as_parsed()
+  with pytest.raises(runtime.UserError, match=re.escape(
+      'No checkpoint found in %s. Train first' % tmp_path)):
+    predict.Classifier(str(tmp_path), 10)
+  with pytest.raises(runtime.UserError, match=re.escape(
+      '%s has 10 classes, but --data_dir=%s names 3: pass the --data_dir the '
+      'model was trained on' % (train_dir / 'model.ckpt-12',
+                                flags.FLAGS.data_dir))):
+    predict.Classifier(str(train_dir), 3)
+
+
+def test_read_record_finds_files_in_data_dir_and_rejects_bad_specs(
+    cifar_data):
+  test_file = cifar10_input.data_files(str(cifar_data), eval_data=True)
+  want = cifar10_input.Cifar10Reader(test_file)[-1]
+  for spec in ('test_batch.bin:-1', '%s:59' % test_file[0]):
+    image, label = predict.read_record(spec, str(cifar_data), 10)
+    assert np.array_equal(image, want[0]) and label == want[1]
+  with pytest.raises(ValueError, match='expected FILE:INDEX'):
+    predict.read_record('test_batch.bin', str(cifar_data), 10)
+  with pytest.raises(IndexError, match='record 60 out of range'):
+    predict.read_record('test_batch.bin:60', str(cifar_data), 10)
+
+
+def test_help_lists_the_flags():
+  key_flags = {f.name for f in flags.FLAGS.get_key_flags_for_module(predict)}
+  assert {'checkpoint_dir', 'top_k', 'record', 'data_dir', 'batch_size',
+          'use_fp16'} <= key_flags
