@@ -15,6 +15,7 @@ import os
 import tempfile
 import urllib.error
 import urllib.request
+import zlib
 from typing import Dict, List, Mapping, NamedTuple, Optional, Tuple
 
 import numpy as np
@@ -76,7 +77,7 @@ def _read_gzip(path: str) -> bytes:
   except EOFError:
     raise IdxError(f'{path}: gzip stream ends early; the file is '
                    'incomplete (interrupted download?)') from None
-  except (OSError, gzip.BadGzipFile) as e:
+  except (OSError, zlib.error) as e:
     raise IdxError(f'{path}: not a readable gzip file ({e})') from None
 
 
@@ -397,7 +398,7 @@ def _download(url: str, dest: str, md5: str):
         out.write(chunk)
     try:
       found = _md5_uncompressed(tmp)
-    except (OSError, EOFError) as e:
+    except (OSError, EOFError, zlib.error) as e:
       raise IOError(f'{url} is not a complete gzip file ({e})') from None
     if found != md5:
       raise IOError(f'{url}: checksum {found} of the uncompressed '
@@ -441,13 +442,16 @@ def maybe_download(data_dir: str, source_url: str = SOURCE_URL,
             http.client.HTTPException) as e:
       failures[name] = str(getattr(e, 'reason', e)) or type(e).__name__
   if failures:
-    details = '; '.join(f'{n}: {r}' for n, r in failures.items())
+    reasons = set(failures.values())
+    details = (reasons.pop() if len(reasons) == 1 else
+               '; '.join(f'{n}: {r}' for n, r in failures.items()))
+    which = ('them' if len(failures) == len(checksums) else
+             ', '.join(failures))
     raise DataUnavailableError(
-        f'MNIST data is missing: expected the files '
-        f'{", ".join(checksums)} in {os.path.abspath(data_dir)}, and '
-        f'downloading {", ".join(failures)} from {base} failed '
-        f'({details}). Copy the four gzipped IDX files into a directory '
-        'and pass it with --data_dir=DIR (for example '
-        '--data_dir=../shared/data/mnist), or rerun with network access '
-        'or another mirror via --source_url.')
+        f'MNIST data is missing from {os.path.abspath(data_dir)}: expected '
+        f'{", ".join(checksums)} there, and downloading {which} from {base} '
+        f'failed ({details}). Copy the four gzipped IDX files into a '
+        'directory and pass it with --data_dir=DIR (or set '
+        'MNIST_DATA_DIR=DIR), or rerun with network access or another '
+        'mirror via --source_url.')
   return [os.path.join(data_dir, n) for n in checksums]

@@ -109,6 +109,12 @@ def test_short_header_trailing_bytes_and_not_gzip(tmp_path):
   with pytest.raises(mnist_input.IdxError,
                      match=r'extra\.gz: 2 unexpected bytes'):
     mnist_input.read_labels(str(extra))
+  corrupt = tmp_path / 'corrupt.gz'
+  whole = bytearray(gzip.compress(idx_bytes(np.arange(200) % 10, 2049)))
+  whole[20:30] = b'\xff' * 10
+  corrupt.write_bytes(bytes(whole))
+  with pytest.raises(mnist_input.IdxError, match=r'corrupt\.gz: not a'):
+    mnist_input.read_labels(str(corrupt))
   plain = tmp_path / 'plain.gz'
   plain.write_bytes(idx_bytes(np.zeros(4), 2049))
   with pytest.raises(mnist_input.IdxError, match=r'plain\.gz: not a'):
@@ -385,4 +391,4 @@ def test_train_binary_exits_cleanly_when_offline(tmp_path):
   assert result.returncode == 1
   assert 'Traceback' not in result.stderr
   assert 'MNIST data is missing' in result.stderr
-  assert f'--data_dir' in result.stderr and str(tmp_path) in result.stderr
+  assert '--data_dir' in result.stderr and str(tmp_path) in result.stderr

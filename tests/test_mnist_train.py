@@ -110,7 +110,7 @@ def test_mlp_logs_like_mechanics_101_and_eval_agrees(tiny_data, tmp_path):
   evaluated = run('mnist.eval', '--run_once', '--batch_size=20',
                   f'--data_dir={tiny_data}', f'--train_dir={train_dir}',
                   f'--eval_dir={tmp_path / "eval"}')
-  assert f'(step 40, model mlp)' in evaluated.stdout
+  assert '(step 40, model mlp)' in evaluated.stdout
   assert (f'Num examples: 50  Num correct: {test_correct}  Precision @ 1: '
           f'{test_correct / 50:0.04f}') in evaluated.stdout
   assert list((tmp_path / 'eval').glob('events.out.tfevents.*'))
