@@ -1,4 +1,4 @@
-"""Exports a trained model as a SavedModel for serving: `python -m cifar10.export`.
+"""Exports a trained model for serving: `python -m cifar10.export`.
 
   python -m cifar10.export --checkpoint_dir=/tmp/cifar10_train \\
       --export_dir=/tmp/cifar10_model/1
@@ -69,9 +69,12 @@ def export(checkpoint_dir: str, export_dir: str, class_names: list[str],
       config=runtime.session_config()) as sess:
     images = tf1.placeholder(tf.uint8, [None] + predict.RECORD_SHAPE,
                              name=INPUT_KEY)
-    probabilities = predict.class_probabilities(images, len(class_names))
-    classes = tf.argmax(probabilities, axis=1)
-    names = tf.gather(tf.constant(class_names), classes)
+    # Named outputs, for clients that fetch tensors by name.
+    probabilities = tf.identity(
+        predict.class_probabilities(images, len(class_names)),
+        name='probabilities')
+    classes = tf.argmax(probabilities, axis=1, name='classes')
+    names = tf.gather(tf.constant(class_names), classes, name='class_names')
     checkpoint = predict.restore_average_weights(sess, checkpoint_dir,
                                                  len(class_names))
     signature = tf1.saved_model.predict_signature_def(

@@ -17,7 +17,7 @@ and this binary give the same probabilities.
 import os
 import re
 import sys
-from typing import Optional, Sequence
+from typing import Sequence
 
 import numpy as np
 import tensorflow as tf
@@ -100,6 +100,16 @@ def class_probabilities(images: tf.Tensor, num_classes: int) -> tf.Tensor:
   return tf.nn.softmax(tf.cast(logits, tf.float32))
 
 
+def op_error_reason(error: tf.errors.OpError) -> str:
+  """The reason a graph op failed, e.g. "Invalid PNG data, size 200".
+
+  It is the message's last unindented line: the lines before it place the op
+  in the graph and the program, those after it are indented.
+  """
+  return [line for line in error.message.splitlines()
+          if line and not line[0].isspace()][-1]
+
+
 def restore_average_weights(sess: tf1.Session, checkpoint_dir: str,
                             num_classes: int) -> str:
   """Restores the latest checkpoint's moving averages into the model weights.
@@ -140,8 +150,7 @@ def restore_average_weights(sess: tf1.Session, checkpoint_dir: str,
   except (tf.errors.NotFoundError, tf.errors.InvalidArgumentError) as e:
     raise runtime.UserError(
         '%s does not match this model (was it written by another model or '
-        '--use_fp16 setting?): %s'
-        % (checkpoint, e.message.splitlines()[0])) from e
+        '--use_fp16 setting?): %s' % (checkpoint, op_error_reason(e))) from e
   return checkpoint
 
 
@@ -261,11 +270,7 @@ def predict(image_paths: Sequence[str], records: Sequence[str]) -> int:
       except OSError as e:
         fail(path, e.strerror or str(e))
       except tf.errors.InvalidArgumentError as e:
-        # The message's last unindented line is the decoder's reason; the
-        # others locate the op in the graph.
-        reason = [line for line in e.message.splitlines()
-                  if line and not line[0].isspace()][-1]
-        fail(path, 'cannot decode the image: %s' % reason)
+        fail(path, 'cannot decode the image: %s' % op_error_reason(e))
     for spec in records:
       try:
         image, label = read_record(spec, FLAGS.data_dir, len(class_names))
@@ -282,7 +287,7 @@ def predict(image_paths: Sequence[str], records: Sequence[str]) -> int:
   return failures
 
 
-def main(argv: list[str]) -> Optional[int]:
+def main(argv: list[str]) -> int:
   with runtime.exit_on_user_error():
     return 1 if predict(argv[1:], FLAGS.record) else 0
 

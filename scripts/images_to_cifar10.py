@@ -39,6 +39,9 @@ OUTPUT_FILES = (cifar10_input.TRAIN_FILES + cifar10_input.TEST_FILES +
 MAX_CLASSES = 256  # The label is one byte.
 SHUFFLE_SEED = 0
 
+# An image, uint8 [32, 32, 3], and its label.
+Example = tuple[np.ndarray, int]
+
 
 def _import_pillow():
   try:
@@ -56,14 +59,17 @@ def find_images(src_dir: str) -> tuple[list[str], list[list[str]],
   Returns:
     class_names: the class folders' names, sorted.
     files: for each class, its files' paths relative to src_dir, sorted.
-    skipped: (path, reason) of files outside any class folder.
+    skipped: (path, reason) of what is in src_dir but not a class folder.
   """
-  class_names = sorted(
-      name for name in os.listdir(src_dir)
-      if os.path.isdir(os.path.join(src_dir, name)))
-  skipped = [(name, 'not in a class folder')
-             for name in sorted(os.listdir(src_dir))
-             if name not in class_names]
+  class_names, skipped = [], []
+  for name in sorted(os.listdir(src_dir)):
+    if not os.path.isdir(os.path.join(src_dir, name)):
+      skipped.append((name, 'not in a class folder'))
+    elif name.startswith('.'):
+      # Such as .git or .ipynb_checkpoints: not meant as a class.
+      skipped.append((name, 'hidden folder, not a class'))
+    else:
+      class_names.append(name)
   files = []
   for name in class_names:
     class_files = []
@@ -102,11 +108,54 @@ def split_order(relative_path: str) -> str:
 
 def records(images: Sequence[np.ndarray], labels: Sequence[int]) -> bytes:
   """CIFAR-10 binary records: each a label byte, then R, G, B planes."""
-  if not len(images):
-    return b''
   planes = np.stack(images).transpose(0, 3, 1, 2).reshape(len(images), -1)
   return np.concatenate(
       [np.asarray(labels, np.uint8)[:, None], planes], axis=1).tobytes()
+
+
+def split(src_dir: str, files: Sequence[Sequence[str]], test_percent: float
+          ) -> tuple[list[Example], list[Example], list[tuple[str, str]]]:
+  """Reads each class's images and splits them into training and test.
+
+  Args:
+    src_dir: the folder of class folders.
+    files: for each class, its files relative to src_dir.
+    test_percent: the share of each class for testing.
+
+  Returns:
+    train: (image, label) examples, in a fixed random order.
+    test: (image, label) examples, by class.
+    skipped: (path, reason) of the files that are no readable images.
+  """
+  train, test, skipped = [], [], []
+  for label, class_files in enumerate(files):
+    readable = []
+    for relative in sorted(class_files, key=split_order):
+      try:
+        readable.append((read_image(os.path.join(src_dir, relative)), label))
+      except ValueError as e:
+        skipped.append((relative, str(e)))
+    num_test = round(len(readable) * test_percent / 100)
+    test += readable[:num_test]
+    train += readable[num_test:]
+  order = np.random.default_rng(SHUFFLE_SEED).permutation(len(train))
+  return [train[i] for i in order], test, skipped
+
+
+def write_batches(out_dir: str, class_names: Sequence[str],
+                  train: Sequence[Example], test: Sequence[Example]) -> None:
+  """Writes the five training files, the test file and batches.meta.txt."""
+  os.makedirs(out_dir, exist_ok=True)
+  parts = np.array_split(np.arange(len(train)), len(cifar10_input.TRAIN_FILES))
+  outputs = [(name, [train[i] for i in part])
+             for name, part in zip(cifar10_input.TRAIN_FILES, parts)]
+  outputs.append((cifar10_input.TEST_FILES[0], test))
+  for name, examples in outputs:
+    with open(os.path.join(out_dir, name), 'wb') as f:
+      f.write(records([image for image, _ in examples],
+                      [label for _, label in examples]))
+  with open(os.path.join(out_dir, cifar10_input.META_FILE), 'w') as f:
+    f.write(''.join(name + '\n' for name in class_names))
 
 
 def convert(src_dir: str, out_dir: str, test_percent: float,
@@ -131,43 +180,24 @@ def convert(src_dir: str, out_dir: str, test_percent: float,
   if not 2 <= len(class_names) <= MAX_CLASSES:
     sys.exit('Error: %s has %d class folders; a classifier needs 2 to %d.'
              % (src_dir, len(class_names), MAX_CLASSES))
-  train, test = [], []
-  counts = []
-  for label, class_files in enumerate(files):
-    readable = []
-    for relative in sorted(class_files, key=split_order):
-      try:
-        readable.append((read_image(os.path.join(src_dir, relative)), label))
-      except ValueError as e:
-        skipped.append((relative, str(e)))
-    num_test = round(len(readable) * test_percent / 100)
-    test += readable[:num_test]
-    train += readable[num_test:]
-    counts.append((len(readable) - num_test, num_test))
+  train, test, unreadable = split(src_dir, files, test_percent)
+  skipped += unreadable
   if len(train) < len(cifar10_input.TRAIN_FILES) or not test:
     sys.exit('Error: %d training and %d test images: need at least %d '
              'training images (one per data_batch file) and one test image.'
              % (len(train), len(test), len(cifar10_input.TRAIN_FILES)))
-  train = [train[i] for i in
-           np.random.default_rng(SHUFFLE_SEED).permutation(len(train))]
-  os.makedirs(out_dir, exist_ok=True)
-  parts = np.array_split(np.arange(len(train)), len(cifar10_input.TRAIN_FILES))
-  outputs = [(name, [train[i] for i in part])
-             for name, part in zip(cifar10_input.TRAIN_FILES, parts)]
-  outputs.append((cifar10_input.TEST_FILES[0], test))
-  for name, examples in outputs:
-    with open(os.path.join(out_dir, name), 'wb') as f:
-      f.write(records([image for image, _ in examples],
-                      [label for _, label in examples]))
-  with open(os.path.join(out_dir, cifar10_input.META_FILE), 'w') as f:
-    f.write(''.join(name + '\n' for name in class_names))
+  write_batches(out_dir, class_names, train, test)
   print('Wrote %d training images (data_batch_1..%d.bin) and %d test images '
         '(test_batch.bin) of %d classes to %s:'
         % (len(train), len(cifar10_input.TRAIN_FILES), len(test),
            len(class_names), out_dir))
-  for label, (name, (num_train, num_test)) in enumerate(
-      zip(class_names, counts)):
-    print('  %3d %s: %d train, %d test' % (label, name, num_train, num_test))
+  train_counts = np.bincount([label for _, label in train],
+                             minlength=len(class_names))
+  test_counts = np.bincount([label for _, label in test],
+                            minlength=len(class_names))
+  for label, name in enumerate(class_names):
+    print('  %3d %s: %d train, %d test'
+          % (label, name, train_counts[label], test_counts[label]))
   if skipped:
     print('Skipped %d files:' % len(skipped))
     for path, reason in sorted(skipped):

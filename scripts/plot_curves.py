@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Plots training curves from a train_dir's (and eval_dir's) event files.
 
-  python scripts/plot_curves.py /tmp/cifar10_train /tmp/cifar10_eval -o curves.png
+  python scripts/plot_curves.py /tmp/cifar10_train /tmp/cifar10_eval -o c.png
   python scripts/plot_curves.py /tmp/cifar10_train --csv curves.csv
 
 Draws the loss (total_loss, its moving average, and total_loss_raw), the

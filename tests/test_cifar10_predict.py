@@ -11,10 +11,7 @@ from cifar10 import predict
 from cifar10 import runtime
 from conftest import QUICK_TRAIN_FLAGS, learnable_examples, run_module
 from numpy_model import eval_preprocess, logits as np_logits
-
-WEIGHTS = ['conv1/weights', 'conv1/biases', 'conv2/weights', 'conv2/biases',
-           'local3/weights', 'local3/biases', 'local4/weights',
-           'local4/biases', 'softmax_linear/weights', 'softmax_linear/biases']
+from test_cifar10_eval import WEIGHTS
 
 
 def numpy_probabilities(train_dir, images_uint8):
@@ -147,11 +144,20 @@ def test_top_k_lines_are_sorted_and_cut():
   assert line == 'x.png: b 0.6000, c 0.3000'
 
 
-def test_missing_checkpoint_and_wrong_class_count_fail_clearly(
-    train_dir, tmp_path):
+def test_missing_wrong_and_other_checkpoints_fail_clearly(train_dir,
+                                                           tmp_path):
   flags.FLAGS.mark_as_parsed()
   with pytest.raises(runtime.UserError, match=re.escape(
       'No checkpoint found in %s. Train first' % tmp_path)):
+    predict.Classifier(str(tmp_path), 10)
+  with tf.Graph().as_default(), tf.compat.v1.Session() as sess:
+    tf.compat.v1.get_variable('conv1/weights', [3])
+    sess.run(tf.compat.v1.global_variables_initializer())
+    tf.compat.v1.train.Saver().save(sess, str(tmp_path / 'model.ckpt'))
+  with pytest.raises(runtime.UserError, match=re.escape(
+      '%s does not match this model (was it written by another model or '
+      '--use_fp16 setting?): Key ' % (tmp_path / 'model.ckpt')) +
+      r'\S+ not found in checkpoint$'):
     predict.Classifier(str(tmp_path), 10)
   with pytest.raises(runtime.UserError, match=re.escape(
       '%s has 10 classes, but --data_dir=%s names 3: pass the --data_dir the '

@@ -59,6 +59,8 @@ def source(tmp_path_factory):
   whole = (src / 'blue' / '00.png').read_bytes()
   (src / 'blue' / 'truncated.png').write_bytes(whole[:len(whole) // 2])
   (src / 'README').write_text('not in a class folder')
+  (src / '.ipynb_checkpoints').mkdir()
+  (src / '.ipynb_checkpoints' / 'copy.png').write_bytes(whole)
   return src, want
 
 
@@ -98,11 +100,13 @@ def test_report_lists_the_split_and_what_was_skipped(source, converted):
       '    0 blue: 10 train, 2 test',
       '    1 green: 10 train, 2 test',
       '    2 red: 11 train, 2 test',
-      'Skipped 3 files:']
-  assert lines[5] == '  %s/README: not in a class folder' % src
-  assert lines[6].startswith('  %s/blue/truncated.png: corrupt or unreadable '
+      'Skipped 4 files:']
+  assert lines[5:7] == [
+      '  %s/.ipynb_checkpoints: hidden folder, not a class' % src,
+      '  %s/README: not in a class folder' % src]
+  assert lines[7].startswith('  %s/blue/truncated.png: corrupt or unreadable '
                              'image: image file is truncated' % src)
-  assert lines[7:] == ['  %s/green/notes.txt: not an image Pillow can read'
+  assert lines[8:] == ['  %s/green/notes.txt: not an image Pillow can read'
                        % src]
   _, test_labels = read_records(out, eval_data=True).batch(range(6))
   assert sorted(test_labels) == [0, 0, 1, 1, 2, 2]
