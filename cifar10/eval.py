@@ -17,6 +17,7 @@ from cifar10 import input as cifar10_input
 from cifar10 import metrics
 from cifar10 import model
 from cifar10 import runtime
+from cifar10 import serving
 
 tf1 = tf.compat.v1
 
@@ -24,8 +25,6 @@ flags.DEFINE_string('eval_dir', '/tmp/cifar10_eval',
                     'Where to write event logs.')
 flags.DEFINE_enum('eval_data', 'test', ['test', 'train_eval'],
                   'test: the test file; train_eval: the training files.')
-flags.DEFINE_string('checkpoint_dir', '/tmp/cifar10_train',
-                    'Where the training binaries write checkpoints.')
 flags.DEFINE_integer('eval_interval_secs', 60 * 5,
                      'Seconds between looks for a new checkpoint.')
 flags.DEFINE_integer('num_examples', 10000,
@@ -38,26 +37,12 @@ flags.DEFINE_boolean('confusion', False,
                      'precision and recall (otherwise one line of recalls).')
 
 flags.adopt_module_key_flags(runtime)
+flags.adopt_module_key_flags(serving)
 
 FLAGS = flags.FLAGS
 
 # Eval runs taking longer than this report their progress.
 PROGRESS_SECS = 5
-
-
-def _restore(saver: tf1.train.Saver, sess: tf1.Session,
-             checkpoint_path: str) -> None:
-  try:
-    saver.restore(sess, checkpoint_path)
-  except (tf.errors.DataLossError, tf.errors.OutOfRangeError,
-          IndexError) as e:
-    raise runtime.UserError('%s is corrupt or truncated: %s'
-                            % (checkpoint_path, e)) from e
-  except (tf.errors.NotFoundError, tf.errors.InvalidArgumentError) as e:
-    raise runtime.UserError(
-        '%s does not match this model (was it written by another model, '
-        'number of classes, or --use_fp16 setting?): %s'
-        % (checkpoint_path, e.message.splitlines()[0])) from e
 
 
 @dataclasses.dataclass
@@ -153,7 +138,8 @@ def eval_once(graph: EvalGraph, checkpoint_path: str, num_examples: int,
     Precision @ 1.
   """
   with tf1.Session(config=runtime.session_config()) as sess:
-    _restore(graph.saver, sess, checkpoint_path)
+    serving.restore(graph.saver, sess, checkpoint_path,
+                    len(graph.class_names))
     global_step = sess.run(tf1.train.get_global_step())
     sess.run(tf1.local_variables_initializer())
     coord = tf1.train.Coordinator()
@@ -202,12 +188,10 @@ def evaluate() -> None:
                                             tf1.get_default_graph())
     last_evaluated = None
     while True:
-      checkpoint = tf1.train.latest_checkpoint(FLAGS.checkpoint_dir)
-      if checkpoint is None and FLAGS.run_once:
-        raise runtime.UserError(
-            'No checkpoint found in %s. Train first (python -m cifar10.train '
-            '--train_dir=%s) or point --checkpoint_dir at a train_dir.'
-            % (FLAGS.checkpoint_dir, FLAGS.checkpoint_dir))
+      if FLAGS.run_once:
+        checkpoint = serving.latest_checkpoint(FLAGS.checkpoint_dir)
+      else:
+        checkpoint = tf1.train.latest_checkpoint(FLAGS.checkpoint_dir)
       if checkpoint is None:
         print('No checkpoint in %s yet; looking again every %d s.'
               % (FLAGS.checkpoint_dir, FLAGS.eval_interval_secs), flush=True)

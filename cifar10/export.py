@@ -10,7 +10,7 @@ name from --data_dir's batches.meta.txt) and `probabilities` (float32
 [N, number of classes]). Preprocessing is inside the graph and the weights are
 the checkpoint's moving averages, the ones eval and predict use, so the
 export's probabilities are predict's. Resize images of other sizes as
-cifar10.predict.resize_image does.
+cifar10.serving.resize_image does.
 """
 import os
 
@@ -18,8 +18,8 @@ import tensorflow as tf
 from absl import app, flags
 
 from cifar10 import input as cifar10_input
-from cifar10 import predict
 from cifar10 import runtime
+from cifar10 import serving
 
 tf1 = tf.compat.v1
 
@@ -30,9 +30,8 @@ flags.DEFINE_string('export_dir', None,
 flags.DEFINE_boolean('overwrite', False,
                      'Replace --export_dir if it exists (refused otherwise).')
 flags.mark_flag_as_required('export_dir')
-# --checkpoint_dir is defined by cifar10.predict, whose graph this exports.
-flags.declare_key_flag('checkpoint_dir')
 flags.adopt_module_key_flags(runtime)
+flags.adopt_module_key_flags(serving)
 
 FLAGS = flags.FLAGS
 
@@ -67,15 +66,15 @@ def export(checkpoint_dir: str, export_dir: str, class_names: list[str],
     tf.io.gfile.rmtree(staging)
   with tf.Graph().as_default(), tf1.Session(
       config=runtime.session_config()) as sess:
-    images = tf1.placeholder(tf.uint8, [None] + predict.RECORD_SHAPE,
+    images = tf1.placeholder(tf.uint8, [None] + serving.RECORD_SHAPE,
                              name=INPUT_KEY)
     # Named outputs, for clients that fetch tensors by name.
     probabilities = tf.identity(
-        predict.class_probabilities(images, len(class_names)),
+        serving.class_probabilities(images, len(class_names)),
         name='probabilities')
     classes = tf.argmax(probabilities, axis=1, name='classes')
     names = tf.gather(tf.constant(class_names), classes, name='class_names')
-    checkpoint = predict.restore_average_weights(sess, checkpoint_dir,
+    checkpoint = serving.restore_average_weights(sess, checkpoint_dir,
                                                  len(class_names))
     signature = tf1.saved_model.predict_signature_def(
         inputs={INPUT_KEY: images},

@@ -32,7 +32,7 @@ PROJECT_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, PROJECT_ROOT)
 
 from cifar10 import input as cifar10_input  # noqa: E402
-from cifar10 import predict  # noqa: E402
+from cifar10 import serving  # noqa: E402
 
 OUTPUT_FILES = (cifar10_input.TRAIN_FILES + cifar10_input.TEST_FILES +
                 (cifar10_input.META_FILE,))
@@ -96,9 +96,9 @@ def read_image(path: str) -> np.ndarray:
   except (OSError, SyntaxError, ValueError,
           image_module.DecompressionBombError) as e:
     raise ValueError('corrupt or unreadable image: %s' % e) from None
-  if pixels.shape[:2] == tuple(predict.RECORD_SHAPE[:2]):
+  if pixels.shape[:2] == tuple(serving.RECORD_SHAPE[:2]):
     return pixels
-  return predict.resize_image(pixels).numpy()
+  return serving.resize_image(pixels).numpy()
 
 
 def split_order(relative_path: str) -> str:

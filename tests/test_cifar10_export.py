@@ -6,7 +6,7 @@ from absl import flags
 
 from cifar10 import export
 from cifar10 import input as cifar10_input
-from cifar10 import predict
+from cifar10 import serving
 from cifar10 import runtime
 from conftest import learnable_examples, run_module
 from test_cifar10_predict import numpy_probabilities, short_run
@@ -34,7 +34,7 @@ def images_and_predictions(train_dir):
   """Images, with predict's probabilities for them."""
   flags.FLAGS.mark_as_parsed()
   images, _ = learnable_examples(6, seed=21)
-  with predict.Classifier(str(train_dir), 10) as classifier:
+  with serving.Classifier(str(train_dir), 10) as classifier:
     return images, classifier.probabilities(images)
 
 

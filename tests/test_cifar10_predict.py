@@ -8,6 +8,7 @@ from absl import flags
 
 from cifar10 import input as cifar10_input
 from cifar10 import predict
+from cifar10 import serving
 from cifar10 import runtime
 from conftest import QUICK_TRAIN_FLAGS, learnable_examples, run_module
 from numpy_model import eval_preprocess, logits as np_logits
@@ -97,7 +98,7 @@ def test_images_and_records_get_the_numpy_models_probabilities(
   names = cifar10_input.read_class_names(str(cifar_data))
   record, label = cifar10_input.Cifar10Reader(
       cifar10_input.data_files(str(cifar_data), eval_data=True))[3]
-  large_resized = predict.resize_image(files['large'][1]).numpy()
+  large_resized = serving.resize_image(files['large'][1]).numpy()
   want = numpy_probabilities(
       train_dir, np.stack([files['small'][1], large_resized, record]))
   assert list(lines) == [str(files['small'][0]), str(files['large'][0]),
@@ -123,7 +124,7 @@ def test_a_bad_image_is_reported_and_the_others_still_classified(
 def test_classifier_matches_numpy_to_float_precision(cifar_data, train_dir):
   flags.FLAGS.mark_as_parsed()
   images, _ = learnable_examples(5, seed=11)
-  with predict.Classifier(str(train_dir), 10) as classifier:
+  with serving.Classifier(str(train_dir), 10) as classifier:
     got = classifier.probabilities(images, batch_size=2)
   np.testing.assert_allclose(got, numpy_probabilities(train_dir, images),
                              atol=2e-6)
@@ -131,9 +132,9 @@ def test_classifier_matches_numpy_to_float_precision(cifar_data, train_dir):
 
 def test_resize_keeps_32x32_images_and_flat_colours():
   small, _ = learnable_examples(1, seed=5)
-  assert np.array_equal(predict.resize_image(small[0]).numpy(), small[0])
+  assert np.array_equal(serving.resize_image(small[0]).numpy(), small[0])
   flat = np.broadcast_to(np.array([13, 200, 77], np.uint8), (45, 70, 3))
-  resized = predict.resize_image(flat).numpy()
+  resized = serving.resize_image(flat).numpy()
   assert resized.dtype == np.uint8 and resized.shape == (32, 32, 3)
   assert np.array_equal(resized, flat[:32, :32])
 
@@ -149,7 +150,7 @@ def test_missing_wrong_and_other_checkpoints_fail_clearly(train_dir,
   flags.FLAGS.mark_as_parsed()
   with pytest.raises(runtime.UserError, match=re.escape(
       'No checkpoint found in %s. Train first' % tmp_path)):
-    predict.Classifier(str(tmp_path), 10)
+    serving.Classifier(str(tmp_path), 10)
   with tf.Graph().as_default(), tf.compat.v1.Session() as sess:
     tf.compat.v1.get_variable('conv1/weights', [3])
     sess.run(tf.compat.v1.global_variables_initializer())
@@ -158,12 +159,12 @@ def test_missing_wrong_and_other_checkpoints_fail_clearly(train_dir,
       '%s does not match this model (was it written by another model or '
       '--use_fp16 setting?): Key ' % (tmp_path / 'model.ckpt')) +
       r'\S+ not found in checkpoint$'):
-    predict.Classifier(str(tmp_path), 10)
+    serving.Classifier(str(tmp_path), 10)
   with pytest.raises(runtime.UserError, match=re.escape(
       '%s has 10 classes, but --data_dir=%s names 3: pass the --data_dir the '
       'model was trained on' % (train_dir / 'model.ckpt-12',
                                 flags.FLAGS.data_dir))):
-    predict.Classifier(str(train_dir), 3)
+    serving.Classifier(str(train_dir), 3)
 
 
 def test_read_record_finds_files_in_data_dir_and_rejects_bad_specs(

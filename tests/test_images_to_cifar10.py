@@ -12,7 +12,7 @@ import pytest
 from PIL import Image
 
 from cifar10 import input as cifar10_input
-from cifar10 import predict
+from cifar10 import serving
 from conftest import (PROJECT_ROOT, QUICK_TRAIN_FLAGS, learnable_examples,
                       run_module)
 
@@ -54,7 +54,7 @@ def source(tmp_path_factory):
   large = np.random.default_rng(9).integers(0, 256, (50, 40, 3), np.uint8)
   Image.fromarray(large).save(src / 'red' / 'large.jpg')
   with Image.open(src / 'red' / 'large.jpg') as jpeg:
-    want[2, predict.resize_image(np.asarray(jpeg)).numpy().tobytes()] += 1
+    want[2, serving.resize_image(np.asarray(jpeg)).numpy().tobytes()] += 1
   (src / 'green' / 'notes.txt').write_text('not an image')
   whole = (src / 'blue' / '00.png').read_bytes()
   (src / 'blue' / 'truncated.png').write_bytes(whole[:len(whole) // 2])
