@@ -1,11 +1,18 @@
-"""The gradient-descent loop shared by linear.train and linear.sweep."""
+"""The gradient-descent loop shared by linear.train and linear.sweep, and the
+sweep's judgement of each run (flag-free, so tests and other code can import
+it)."""
 
-from typing import Callable, NamedTuple, Optional
+import math
+from typing import Callable, List, NamedTuple, Optional
 
 import numpy as np
 
 from linear import model
 from linear.quiet_tf import tf
+
+
+# Final loss under which a run counts as converged (float32 reaches ~1e-11).
+CONVERGED_LOSS = 1e-6
 
 
 class FitResult(NamedTuple):
@@ -51,3 +58,41 @@ def fit(learning_rate: float, steps: int, log_every: int = 0,
           log(step, *evaluate())
       W, b, loss = evaluate()
   return FitResult(W=W, b=b, loss=float(loss), initial_loss=initial_loss)
+
+
+def verdict(result: FitResult,
+            converged_loss: float = CONVERGED_LOSS) -> str:
+  """Classifies a run: converged, slow, diverging or overflow-NaN.
+
+  Args:
+    result: the run's final values.
+    converged_loss: loss threshold for "converged".
+
+  Returns:
+    converged: final loss below `converged_loss`;
+    slow: loss fell, but not that far;
+    diverging: loss finite but no lower than at the start;
+    overflow-NaN: W, b or the loss overflowed to inf or NaN.
+  """
+  values = [float(result.W[0]), float(result.b[0]), result.loss]
+  if not all(math.isfinite(v) for v in values):
+    return 'overflow-NaN'
+  if result.loss < converged_loss:
+    return 'converged'
+  if result.loss < result.initial_loss:
+    return 'slow'
+  return 'diverging'
+
+
+def sweep(rates: List[float], steps: int,
+          converged_loss: float = CONVERGED_LOSS) -> List[tuple]:
+  """Fits once per rate.
+
+  Returns:
+    (rate, FitResult, verdict) per rate, in order.
+  """
+  rows = []
+  for rate in rates:
+    result = fit(rate, steps)
+    rows.append((rate, result, verdict(result, converged_loss)))
+  return rows

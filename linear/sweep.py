@@ -6,9 +6,6 @@ Prints the analytic stability bound lr < 2 / lambda_max of the loss Hessian,
 then one row per rate: final W, b, loss and a verdict.
 """
 
-import math
-from typing import List
-
 from absl import app, flags
 
 from linear import fit, model
@@ -16,52 +13,12 @@ from linear import fit, model
 FLAGS = flags.FLAGS
 
 DEFAULT_RATES = ['0.001', '0.005', '0.01', '0.02', '0.03', '0.04']
-# Final loss under which a run counts as converged (float32 reaches ~1e-11).
-CONVERGED_LOSS = 1e-6
 
 flags.DEFINE_list('rates', DEFAULT_RATES,
                   'Comma-separated learning rates to try.')
 flags.DEFINE_integer('steps', 1000, 'Gradient-descent steps per rate.')
-flags.DEFINE_float('converged_loss', CONVERGED_LOSS,
+flags.DEFINE_float('converged_loss', fit.CONVERGED_LOSS,
                    'A run whose final loss is below this has converged.')
-
-
-def verdict(result: fit.FitResult,
-            converged_loss: float = CONVERGED_LOSS) -> str:
-  """Classifies a run: converged, slow, diverging or overflow-NaN.
-
-  Args:
-    result: the run's final values.
-    converged_loss: loss threshold for "converged".
-
-  Returns:
-    converged: final loss below `converged_loss`;
-    slow: loss fell, but not that far;
-    diverging: loss finite but no lower than at the start;
-    overflow-NaN: W, b or the loss overflowed to inf or NaN.
-  """
-  values = [float(result.W[0]), float(result.b[0]), result.loss]
-  if not all(math.isfinite(v) for v in values):
-    return 'overflow-NaN'
-  if result.loss < converged_loss:
-    return 'converged'
-  if result.loss < result.initial_loss:
-    return 'slow'
-  return 'diverging'
-
-
-def sweep(rates: List[float], steps: int,
-          converged_loss: float = CONVERGED_LOSS) -> List[tuple]:
-  """Fits once per rate.
-
-  Returns:
-    (rate, FitResult, verdict) per rate, in order.
-  """
-  rows = []
-  for rate in rates:
-    result = fit.fit(rate, steps)
-    rows.append((rate, result, verdict(result, converged_loss)))
-  return rows
 
 
 def main(argv):
@@ -75,8 +32,8 @@ def main(argv):
   print(f'Stability bound: lr < 2/lambda_max = {bound:.4g} '
         f'(lambda_max {2 / bound:.3f} of the loss Hessian)')
   print(f'{"rate":>8} {"W":>13} {"b":>13} {"loss":>13}  verdict')
-  for rate, result, judged in sweep(rates, FLAGS.steps,
-                                    FLAGS.converged_loss):
+  for rate, result, judged in fit.sweep(rates, FLAGS.steps,
+                                        FLAGS.converged_loss):
     side = 'below' if rate < bound else 'above'
     print(f'{rate:>8g} {float(result.W[0]):>13.6g} '
           f'{float(result.b[0]):>13.6g} {result.loss:>13.6g}  '

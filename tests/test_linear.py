@@ -9,7 +9,7 @@ import sys
 import numpy as np
 import pytest
 
-from linear import fit, model, sweep
+from linear import fit, model
 
 PROJECT_ROOT = pathlib.Path(__file__).resolve().parents[1]
 
@@ -56,13 +56,13 @@ def test_stability_bound_from_the_hessian():
 def test_sweep_verdicts_agree_with_the_bound():
   bound = model.stability_bound()
   rates = [0.001, 0.01, 0.029, 0.031, 0.04, 0.1]
-  for rate, result, verdict in sweep.sweep(rates, 1000):
+  for rate, result, verdict in fit.sweep(rates, 1000):
     if rate < bound:
       assert verdict in ('converged', 'slow'), rate
       assert result.loss < result.initial_loss
     else:
       assert verdict in ('diverging', 'overflow-NaN'), rate
-  verdicts = {rate: v for rate, _, v in sweep.sweep([0.001, 0.01, 0.04],
+  verdicts = {rate: v for rate, _, v in fit.sweep([0.001, 0.01, 0.04],
                                                     1000)}
   assert verdicts == {0.001: 'slow', 0.01: 'converged',
                       0.04: 'overflow-NaN'}
@@ -72,11 +72,11 @@ def test_verdict_classifies_final_values():
   def result(W, b, loss, initial=23.66):
     return fit.FitResult(np.float32([W]), np.float32([b]), loss, initial)
 
-  assert sweep.verdict(result(-1, 1, 5e-11)) == 'converged'
-  assert sweep.verdict(result(-0.8, 0.5, 0.1)) == 'slow'
-  assert sweep.verdict(result(40, 16, 7e4)) == 'diverging'
-  assert sweep.verdict(result(np.inf, 1, np.inf)) == 'overflow-NaN'
-  assert sweep.verdict(result(np.nan, np.nan, np.nan)) == 'overflow-NaN'
+  assert fit.verdict(result(-1, 1, 5e-11)) == 'converged'
+  assert fit.verdict(result(-0.8, 0.5, 0.1)) == 'slow'
+  assert fit.verdict(result(40, 16, 7e4)) == 'diverging'
+  assert fit.verdict(result(np.inf, 1, np.inf)) == 'overflow-NaN'
+  assert fit.verdict(result(np.nan, np.nan, np.nan)) == 'overflow-NaN'
 
 
 def run(module, *args):
