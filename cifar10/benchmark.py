@@ -20,8 +20,12 @@ warm-up), then prints a table with each mode's ratio to the ceiling:
 Modes alternate for --rounds rounds, so that other jobs on a shared machine
 slow all of them alike; each round builds a fresh graph and Session. The
 `train` mode resumes its temporary train_dir from round to round, and times
-whole multiples of --save_summaries_steps, so its mean includes summary steps
-at the rate training writes them.
+whole multiples of --save_summaries_steps, so its mean (the "mean" columns)
+includes summary steps at the rate training writes them. --variants runs the
+modes again under other flag values in the same rounds, e.g.
+`--variants=lrn=stock,precision=bf16` for side-by-side rows. Peak RSS is the
+process's resident high-water mark while the mode ran, including what earlier
+modes left allocated.
 """
 import contextlib
 import dataclasses
@@ -110,14 +114,14 @@ def _flags_set(**values) -> Iterator[None]:
       setattr(FLAGS, name, value)
 
 
-def _reset_peak_rss() -> bool:
-  """Restarts the kernel's resident-memory high-water mark (Linux)."""
+def _reset_peak_rss() -> None:
+  """Restarts the kernel's resident-memory high-water mark (Linux ≥ 4.0);
+  elsewhere _peak_rss_mb() reports the process's peak so far."""
   try:
     with open('/proc/self/clear_refs', 'w') as f:
       f.write('5')
-    return True
   except OSError:
-    return False
+    pass
 
 
 def _peak_rss_mb() -> float:
@@ -415,6 +419,8 @@ def main(argv):
     if unknown:
       raise runtime.UserError('Unknown --modes %s; choose from %s.'
                               % (', '.join(unknown), ', '.join(MODES)))
+    for spec in FLAGS.variants:
+      parse_variant(spec)
     cifar10_input.maybe_download_and_extract(FLAGS.data_dir, FLAGS.data_url)
     print('Settings: ' + ', '.join('%s=%s' % kv for kv in settings().items()),
           flush=True)

@@ -2,12 +2,12 @@
 
 tf.nn.lrn computes, for each position and depth d of an NHWC tensor,
 
-  y[..., d] = x[..., d] / (bias + alpha * sum_{d' = d - r .. d + r} x[..., d']^2)^beta
+  y[d] = x[d] / (bias + alpha * sum_{d' = d - r .. d + r} x[d']^2)^beta
 
-Its CPU gradient (LRNGrad) is a scalar loop over every window; here both
-directions are a few whole-tensor ops. The windowed sum of squares is one
-matrix product with a constant [depth, depth] band of ones, and so is the
-gradient's windowed sum, because the band is symmetric:
+Its CPU gradient (LRNGrad) runs scalar loops over every window, with a pow
+per element; here both directions are a few whole-tensor ops. The windowed
+sum of squares is one matrix product with a constant [depth, depth] band of
+ones, and so is the gradient's windowed sum, because the band is symmetric:
 
   n = bias + alpha * (x^2 @ band),   y = x * n^-beta
   dx = g * n^-beta - 2 * alpha * beta * x * ((g * y / n) @ band)

@@ -69,7 +69,8 @@ def session_config() -> tf1.ConfigProto:
       raise UserError('--precision=bf16 and --use_fp16 exclude each other: '
                       'bf16 keeps float32 variables and computes in '
                       'bfloat16; drop one of them.')
-    config.graph_options.rewrite_options.auto_mixed_precision_onednn_bfloat16 = (
+    rewrites = config.graph_options.rewrite_options
+    rewrites.auto_mixed_precision_onednn_bfloat16 = (
         rewriter_config_pb2.RewriterConfig.ON)
   return config
 

@@ -444,3 +444,18 @@ def test_distorted_inputs_keep_labels_with_their_images(cifar_data, batched):
     got = _run_queue([images, labels], max_runs=3)
   for batch, batch_labels in got:
     assert [_label_from_colour(image) for image in batch] == list(batch_labels)
+
+
+def test_reader_batch_equals_record_by_record(tmp_path):
+  write_dataset(tmp_path, per_file=7)
+  reader = cifar10_input.Cifar10Reader(cifar10_input.data_files(str(tmp_path)))
+  indices = [34, 0, 8, -1, 20, 8, 13]  # across files, repeated, negative
+  images, labels = reader.batch(indices)
+  assert images.shape == (7, 32, 32, 3) and images.flags.c_contiguous
+  assert labels.dtype == np.int32
+  for image, label, index in zip(images, labels, indices):
+    want_image, want_label = reader[index]
+    np.testing.assert_array_equal(image, want_image)
+    assert label == want_label
+  with pytest.raises(IndexError, match='record 35 out of range'):
+    reader.batch([1, 35])

@@ -2,8 +2,11 @@
 import numpy as np
 import pytest
 import tensorflow as tf
+from absl import flags
+from absl.testing import flagsaver
 
 from cifar10 import model
+from cifar10 import runtime
 from conftest import learnable_examples
 from numpy_model import cross_entropy, eval_preprocess, logits as np_logits
 
@@ -145,3 +148,33 @@ def test_banded_and_stock_lrn_give_the_same_model_and_gradients():
 def test_unknown_lrn_implementation_is_refused():
   with pytest.raises(ValueError, match='not one of banded, stock'):
     model.set_lrn_implementation('fast')
+
+
+def test_runtime_applies_lrn_and_precision_flags():
+  flags.FLAGS.mark_as_parsed()
+  images, labels = learnable_examples(16, seed=8)
+  try:
+    with flagsaver.flagsaver(lrn='stock', precision='bf16'):
+      with tf.Graph().as_default():
+        global_step = tf1.train.get_or_create_global_step()
+        logits = model.inference(runtime.model_input(
+            tf.constant(eval_preprocess(images), tf.float32)))
+        assert model.lrn_implementation() == 'stock'
+        total_loss = model.loss(logits, tf.constant(labels.astype(np.int32)))
+        train_op = model.train(total_loss, global_step, batch_size=16)
+        config = runtime.session_config()
+        assert config.graph_options.rewrite_options.\
+            auto_mixed_precision_onednn_bfloat16 == 1  # ON
+        with tf1.Session(config=config) as sess:
+          sess.run(tf1.global_variables_initializer())
+          for _ in range(3):
+            _, loss_value = sess.run([train_op, total_loss])
+        # The rewrite computes in bfloat16; what is stored stays float32.
+        assert np.isfinite(loss_value)
+        assert {v.dtype.base_dtype for v in tf1.global_variables()
+                if v.dtype.is_floating} == {tf.float32}
+      with flagsaver.flagsaver(use_fp16=True):
+        with pytest.raises(runtime.UserError, match='exclude each other'):
+          runtime.session_config()
+  finally:
+    model.set_lrn_implementation('banded')
