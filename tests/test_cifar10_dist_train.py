@@ -62,8 +62,8 @@ def test_local_cluster_trains_to_max_steps_and_every_process_exits(
   assert '[worker0] worker 0: done.' in out
   assert '[worker1] worker 1: done.' in out
   assert 'Traceback' not in out
-  # Asynchronous workers may each finish a step already under way.
-  assert 40 <= checkpoint_steps(train_dir)[-1] <= 41
+  # Asynchronous workers may each finish steps already under way.
+  assert 40 <= checkpoint_steps(train_dir)[-1] <= 43
   ports = [int(p) for p in re.findall(r'127\.0\.0\.1:(\d+)',
                                       out.splitlines()[0])]
   assert len(ports) == 3 and all(port_is_free(p) for p in ports)
@@ -133,18 +133,19 @@ def logged_steps(log: str) -> list[int]:
 
 def test_killed_workers_rejoin_and_the_chief_resumes_from_its_checkpoint(
     cifar_data, tmp_path):
-  cluster = Cluster(tmp_path, cifar_data, max_steps=200)
+  cluster = Cluster(tmp_path, cifar_data, max_steps=1500)
   try:
     for name in ('ps0', 'worker0', 'worker1'):
       cluster.start(name)
-    # A non-chief worker dies mid-run and comes back.
-    cluster.wait_for('worker1', lambda log: len(logged_steps(log)) >= 2)
+    # A non-chief worker dies mid-run and comes back (its restart takes long
+    # enough for the chief alone to run a few hundred steps).
+    cluster.wait_for('worker1', lambda log: len(logged_steps(log)) >= 1)
     cluster.kill('worker1')
     cluster.start('worker1')
-    cluster.wait_for('worker1', lambda log: len(logged_steps(log)) >= 2)
+    cluster.wait_for('worker1', lambda log: len(logged_steps(log)) >= 1)
     # The chief dies; restarted, it resumes from its last checkpoint.
-    cluster.wait_for('worker0', lambda log: max(logged_steps(log) or [0])
-                     >= 100 and checkpoint_steps(cluster.train_dir)[-1] > 0)
+    cluster.wait_for('worker0',
+                     lambda log: checkpoint_steps(cluster.train_dir)[-1] > 0)
     cluster.kill('worker0')
     saved = checkpoint_steps(cluster.train_dir)[-1]
     cluster.start('worker0')
@@ -155,7 +156,7 @@ def test_killed_workers_rejoin_and_the_chief_resumes_from_its_checkpoint(
     assert 'Resuming from %s/model.ckpt-%d.' % (cluster.train_dir,
                                                  saved) in restarted
     assert min(logged_steps(restarted)) > saved
-    assert 200 <= checkpoint_steps(cluster.train_dir)[-1] <= 201
+    assert 1500 <= checkpoint_steps(cluster.train_dir)[-1] <= 1503
     assert 'worker 1: done.' in cluster.log('worker1')
     assert 'ps 0: all workers finished; shutting down.' in cluster.log('ps0')
   finally:
