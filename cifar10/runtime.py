@@ -1,7 +1,7 @@
 """What every cifar10 binary shares: the data flags, Session config, exits.
 
 Training binaries add their own flags and loop in cifar10.training; eval,
-predict and export use only this.
+predict and export add cifar10.serving.
 """
 import contextlib
 import sys
