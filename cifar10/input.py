@@ -123,10 +123,11 @@ def find_batches_dir(data_dir: str) -> str:
   """Where the .bin files are: `data_dir/cifar-10-batches-bin`, or data_dir.
 
   The tutorial keeps the extracted folder inside data_dir; users who point
-  --data_dir at that folder itself are understood too.
+  --data_dir at that folder itself are understood too, also when it holds
+  only batches.meta.txt (a model's class names shipped without its data).
   """
-  if os.path.isfile(os.path.join(data_dir, TRAIN_FILES[0])) or (
-      os.path.isfile(os.path.join(data_dir, TEST_FILES[0]))):
+  if any(os.path.isfile(os.path.join(data_dir, name))
+         for name in (TRAIN_FILES[0], TEST_FILES[0], META_FILE)):
     return data_dir
   return os.path.join(data_dir, BATCHES_DIR)
 

@@ -459,3 +459,9 @@ def test_reader_batch_equals_record_by_record(tmp_path):
     assert label == want_label
   with pytest.raises(IndexError, match='record 35 out of range'):
     reader.batch([1, 35])
+
+
+def test_class_names_from_a_folder_holding_only_the_meta_file(tmp_path):
+  (tmp_path / 'batches.meta.txt').write_text('cat\ndog\nbird\n')
+  assert cifar10_input.read_class_names(str(tmp_path)) == ['cat', 'dog',
+                                                           'bird']
