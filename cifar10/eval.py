@@ -94,29 +94,31 @@ def _score(sess: tf1.Session, graph: EvalGraph, num_examples: int
   """Runs the eval batches; returns (number correct, labels, predictions,
   serialized graph summaries)."""
   fetches = [graph.correct, graph.labels, graph.predictions]
-  labels = predictions = np.zeros(0, np.int64)
-  true_count = 0
+  labels, predictions = [], []
+  true_count = scored = 0
   graph_summaries = None
   start = last_report = time.time()
   try:
-    while len(labels) < num_examples:
+    while scored < num_examples:
       if graph_summaries is None:
         results, graph_summaries = sess.run([fetches, graph.summary_op])
       else:
         results = sess.run(fetches)
-      keep = num_examples - len(labels)
-      correct, batch_labels, batch_predictions = (r[:keep] for r in results)
+      correct, batch_labels, batch_predictions = (
+          r[:num_examples - scored] for r in results)
       true_count += int(np.sum(correct))
-      labels = np.concatenate([labels, batch_labels]).astype(np.int64)
-      predictions = np.concatenate(
-          [predictions, batch_predictions]).astype(np.int64)
+      scored += len(batch_labels)
+      labels.append(batch_labels)
+      predictions.append(batch_predictions)
       if time.time() - last_report > PROGRESS_SECS:
         last_report = time.time()
         print('  scored %d of %d examples (%.0f examples/sec)'
-              % (len(labels), num_examples,
-                 len(labels) / (last_report - start)), flush=True)
+              % (scored, num_examples, scored / (last_report - start)),
+              flush=True)
   except tf.errors.OutOfRangeError:
     pass
+  labels = np.concatenate(labels).astype(np.int64)
+  predictions = np.concatenate(predictions).astype(np.int64)
   return true_count, labels, predictions, graph_summaries
 
 

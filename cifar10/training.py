@@ -44,9 +44,11 @@ flags.DEFINE_integer('save_checkpoint_secs', 600,
 flags.DEFINE_integer('save_summaries_steps', 100,
                      'Steps between TensorBoard summaries.')
 flags.DEFINE_integer('num_preprocess_threads', 2,
-                     'Threads reading and distorting training images (the '
-                     'tutorial used 16; on 2 cores 1 and 2 measure the '
-                     'same: see the README\'s Performance section).')
+                     'Threads reading training records into the shuffling '
+                     'queue; the batch is distorted after it (the tutorial '
+                     'used 16 threads distorting each image; on 2 cores 1 '
+                     'and 2 measure the same: see the README\'s Performance '
+                     'section).')
 flags.DEFINE_float('min_queue_fraction',
                    cifar10_input.MIN_FRACTION_OF_EXAMPLES_IN_QUEUE,
                    'Fraction of an epoch held in the shuffling queue before '

@@ -2,7 +2,6 @@
 parameter-server and worker processes on loopback ports."""
 import glob
 import json
-import os
 import re
 import signal
 import socket

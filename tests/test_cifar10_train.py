@@ -6,9 +6,7 @@ import shutil
 import signal
 import subprocess
 import sys
-import time
 
-import numpy as np
 import pytest
 import tensorflow as tf
 from absl import flags
