@@ -23,7 +23,11 @@ slow all of them alike; each round builds a fresh graph and Session. The
 whole multiples of --save_summaries_steps, so its mean (the "mean" columns)
 includes summary steps at the rate training writes them. --variants runs the
 modes again under other flag values in the same rounds, e.g.
-`--variants=lrn=stock,precision=bf16` for side-by-side rows. Peak RSS is the
+`--variants=lrn=stock,precision=bf16` for side-by-side rows. The modes in
+--onednn_off run once more per round in a child process with TensorFlow's
+own kernels instead of oneDNN's (see cifar10/__init__.py), as rows
+"mode [oneDNN off]": TF's default on CPUs without AVX-512 VNNI, BF16 or AMX,
+so the ceiling there is what stock TF does out of the box. Peak RSS is the
 process's resident high-water mark while the mode ran, including what earlier
 modes left allocated.
 """
@@ -34,6 +38,8 @@ import json
 import os
 import resource
 import shutil
+import subprocess
+import sys
 import tempfile
 import time
 from typing import Callable, Iterator, Optional
@@ -71,12 +77,25 @@ flags.DEFINE_list('variants', [],
                   'rounds, as rows "mode [variant]": comma-separated, each '
                   'flag=value[+flag=value], e.g. '
                   'lrn=stock,precision=bf16,distortions=example.')
+flags.DEFINE_list('onednn_off', ['ceiling'],
+                  'Also run these modes with TensorFlow\'s own kernels '
+                  'instead of oneDNN\'s (TF_ENABLE_ONEDNN_OPTS=0, TF\'s '
+                  'default on CPUs without AVX-512 VNNI, BF16 or AMX), in a '
+                  'child process once per round, as rows "mode [oneDNN '
+                  'off]". Empty: none.')
 flags.DEFINE_string('json', None, 'Also write the figures to this file.')
 
 flags.adopt_module_key_flags(runtime)
 flags.adopt_module_key_flags(training)
 
 FLAGS = flags.FLAGS
+
+# The flags that shape the figures.
+SETTINGS_FLAGS = (
+    'batch_size', 'steps', 'warmup_steps', 'rounds', 'lrn', 'precision',
+    'use_fp16', 'intra_op_threads', 'inter_op_threads',
+    'num_preprocess_threads', 'min_queue_fraction', 'distortions',
+    'save_summaries_steps', 'data_dir', 'variants', 'onednn_off')
 
 # The eval mode reads the 50,000 training records (train_eval), so that the
 # default --steps fit in one epoch of its one-pass input.
@@ -284,6 +303,30 @@ def run_eval(steps: int) -> list[float]:
       ) from e
 
 
+ONEDNN_OFF = 'oneDNN off'
+
+
+def _run_onednn_off(modes: list[str]) -> dict[str, Result]:
+  """Runs one round of the modes in a child process with oneDNN off."""
+  passed_on = [FLAGS[name].serialize() for name in SETTINGS_FLAGS
+               if name not in ('rounds', 'variants', 'onednn_off')]
+  with tempfile.TemporaryDirectory() as work_dir:
+    figures_path = os.path.join(work_dir, 'figures.json')
+    child = subprocess.run(
+        [sys.executable, '-m', 'cifar10.benchmark', *passed_on,
+         '--modes=' + ','.join(modes), '--rounds=1', '--variants=',
+         '--onednn_off=', '--json=' + figures_path],
+        env=dict(os.environ, TF_ENABLE_ONEDNN_OPTS='0'),
+        capture_output=True, text=True, check=False)
+    if child.returncode != 0:
+      raise runtime.UserError('The %s run failed:\n%s' % (
+          ONEDNN_OFF, child.stderr.strip() or child.stdout.strip()))
+    with open(figures_path) as f:
+      figures = json.load(f)['modes']
+  return {mode: Result(f['step_seconds'], f['peak_rss_mb'])
+          for mode, f in figures.items()}
+
+
 def _run_mode(mode: str, train_dir: str) -> tuple[list[float], float]:
   """Runs one mode in a fresh graph; returns step times and peak RSS."""
   runners = {'ceiling': run_ceiling, 'model': run_model, 'input': run_input,
@@ -327,6 +370,7 @@ def _variant(overrides: dict[str, str]) -> Iterator[None]:
 
 
 def measure(modes: list[str], variants: Optional[list[str]] = None,
+            onednn_off: Optional[list[str]] = None,
             on_round: Optional[Callable[[int], None]] = None
             ) -> dict[str, Result]:
   """Runs the modes alternately for FLAGS.rounds rounds.
@@ -335,6 +379,8 @@ def measure(modes: list[str], variants: Optional[list[str]] = None,
     modes: which modes; 'ceiling' runs first in every round in any case.
     variants: flag overrides (see parse_variant) under which the modes run
       again, in the same rounds, each as rows named 'mode [variant]'.
+    onednn_off: modes that also run in a child process with oneDNN off, in
+      the same rounds, as rows 'mode [oneDNN off]'.
     on_round: called with the round number after each round.
 
   Returns:
@@ -344,6 +390,7 @@ def measure(modes: list[str], variants: Optional[list[str]] = None,
   settings_ = [('', {})] + [(v, parse_variant(v)) for v in variants or []]
   rows = ['ceiling'] + [_row(mode, name) for name, _ in settings_
                         for mode in modes]
+  rows += [_row(mode, ONEDNN_OFF) for mode in onednn_off or []]
   results = {row: Result() for row in rows}
   work_dir = tempfile.mkdtemp(prefix='cifar10_benchmark_')
   try:
@@ -354,6 +401,11 @@ def measure(modes: list[str], variants: Optional[list[str]] = None,
           for mode in modes:
             _record(results[_row(mode, name)], mode,
                     os.path.join(work_dir, str(index)))
+      if onednn_off:
+        for mode, result in _run_onednn_off(onednn_off).items():
+          row = results[_row(mode, ONEDNN_OFF)]
+          row.step_seconds += result.step_seconds
+          row.peak_rss_mb = max(row.peak_rss_mb, result.peak_rss_mb)
       if on_round:
         on_round(round_index + 1)
   finally:
@@ -383,6 +435,7 @@ def summarize(results: dict[str, Result], batch_size: int) -> dict:
       'mean_ratio_to_ceiling': ceiling_mean_ms / r.mean_ms(),
       'timed_steps': len(r.step_seconds),
       'peak_rss_mb': r.peak_rss_mb,
+      'step_seconds': r.step_seconds,
   } for mode, r in results.items()}
 
 
@@ -404,27 +457,27 @@ def format_table(figures: dict) -> str:
 
 
 def settings() -> dict:
-  """The flags that shape the figures, for the report and --json."""
-  return {name: getattr(FLAGS, name) for name in (
-      'batch_size', 'steps', 'warmup_steps', 'rounds', 'lrn', 'precision',
-      'use_fp16', 'intra_op_threads', 'inter_op_threads',
-      'num_preprocess_threads', 'min_queue_fraction', 'distortions',
-      'save_summaries_steps', 'data_dir', 'variants')}
+  """The flags and the oneDNN switch that shape the figures, for the report
+  and --json."""
+  return {name: getattr(FLAGS, name) for name in SETTINGS_FLAGS} | {
+      'TF_ENABLE_ONEDNN_OPTS': os.environ.get('TF_ENABLE_ONEDNN_OPTS')}
 
 
 def main(argv):
   del argv
-  unknown = sorted(set(FLAGS.modes) - set(MODES))
+  unknown = sorted(set(FLAGS.modes + FLAGS.onednn_off) - set(MODES))
   with runtime.exit_on_user_error():
     if unknown:
-      raise runtime.UserError('Unknown --modes %s; choose from %s.'
+      raise runtime.UserError('Unknown modes %s in --modes or --onednn_off; '
+                              'choose from %s.'
                               % (', '.join(unknown), ', '.join(MODES)))
     for spec in FLAGS.variants:
       parse_variant(spec)
     cifar10_input.maybe_download_and_extract(FLAGS.data_dir, FLAGS.data_url)
     print('Settings: ' + ', '.join('%s=%s' % kv for kv in settings().items()),
           flush=True)
-    results = measure(FLAGS.modes, FLAGS.variants, lambda r: print(
+    results = measure(FLAGS.modes, FLAGS.variants, FLAGS.onednn_off,
+                      lambda r: print(
         'round %d of %d done' % (r, FLAGS.rounds), flush=True))
   figures = summarize(results, FLAGS.batch_size)
   print(format_table(figures))

@@ -1,6 +1,7 @@
 """cifar10.benchmark: every mode runs and the table is complete (no speeds
 are asserted: the machine is shared)."""
 import json
+import os
 
 from conftest import run_module
 
@@ -29,21 +30,26 @@ def test_every_mode_runs_and_is_reported(cifar_data, tmp_path):
   result = run_module('cifar10.benchmark', '--data_dir=%s' % cifar_data,
                       *QUICK_FLAGS, '--json=%s' % figures_path, timeout=120)
   rows = _table(result.stdout)
-  assert [row[0] for row in rows] == MODES
+  # By default the ceiling runs again in a child process with oneDNN off.
+  assert [row[0] for row in rows] == MODES + ['ceiling [oneDNN off]']
   assert rows[0][3] == '1.00'
   figures = json.loads(figures_path.read_text())
   assert figures['settings']['batch_size'] == 8
-  assert list(figures['modes']) == MODES
+  # Importing cifar10 turns oneDNN on unless the environment says otherwise.
+  assert figures['settings']['TF_ENABLE_ONEDNN_OPTS'] == os.environ.get(
+      'TF_ENABLE_ONEDNN_OPTS', '1')
+  assert list(figures['modes']) == MODES + ['ceiling [oneDNN off]']
   for mode, f in figures['modes'].items():
     # train times whole multiples of --save_summaries_steps.
     assert f['timed_steps'] == 2, mode
+    assert len(f['step_seconds']) == 2, mode
     assert f['ms_per_step'] > 0 and f['examples_per_sec'] > 0
     assert f['peak_rss_mb'] > 0
 
 
 def test_variants_add_rows(cifar_data):
   result = run_module('cifar10.benchmark', '--data_dir=%s' % cifar_data,
-                      *QUICK_FLAGS, '--modes=model',
+                      *QUICK_FLAGS, '--modes=model', '--onednn_off=',
                       '--variants=lrn=stock,lrn=stock+intra_op_threads=1')
   assert [row[0] for row in _table(result.stdout)] == [
       'ceiling', 'model', 'model [lrn=stock]',
@@ -56,3 +62,11 @@ def test_bad_modes_and_variants_are_refused(tmp_path):
   assert result.returncode == 1
   assert "Error: Bad --variants entry 'no_such_flag=1'" in result.stderr
   assert 'Traceback' not in result.stderr
+
+
+def test_unknown_onednn_off_mode_is_refused(tmp_path):
+  result = run_module('cifar10.benchmark', '--data_dir=%s' % tmp_path,
+                      '--onednn_off=ceiling,fast', check=False)
+  assert result.returncode == 1
+  assert 'Error: Unknown modes fast in --modes or --onednn_off' in (
+      result.stderr)

@@ -178,3 +178,14 @@ def test_runtime_applies_lrn_and_precision_flags():
           runtime.session_config()
   finally:
     model.set_lrn_implementation('banded')
+
+
+@pytest.mark.parametrize('flags_line, native', [
+    ('fpu avx2 avx512f avx512_bf16 amx_tile', True),
+    ('fpu sse avx2 fma amx_bf16', True),
+    ('fpu sse avx2 fma avx512f avx512_vnni', False)])
+def test_cpu_has_bf16_reads_the_cpu_flags(tmp_path, flags_line, native):
+  cpuinfo = tmp_path / 'cpuinfo'
+  cpuinfo.write_text('processor\t: 0\nflags\t\t: %s\n' % flags_line)
+  assert runtime.cpu_has_bf16(str(cpuinfo)) is native
+  assert runtime.cpu_has_bf16(str(tmp_path / 'missing')) is None
