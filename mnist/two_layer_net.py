@@ -7,6 +7,7 @@ by minibatch SGD (784-50-10, lr 0.1, batch 100, 10000 iterations).
 
 import collections
 import csv
+import glob
 import os
 from dataclasses import dataclass, field
 from typing import Callable, Dict, List, NamedTuple, Optional, Tuple
@@ -32,6 +33,7 @@ HPARAMS = HParams(input_size=784, hidden_size=50, output_size=10,
 # Keeps log() finite when a predicted probability underflows to zero.
 LOG_EPSILON = 1e-7
 NUMERICAL_H = 1e-4
+EVENT_FILE_PATTERN = 'events.out.tfevents.*'
 
 
 def softmax(x: np.ndarray) -> np.ndarray:
@@ -233,36 +235,40 @@ def train(train_set, test_set, iterations: int = HPARAMS.iterations,
   return history
 
 
-def plot_curves(history: History, path: str) -> bool:
-  """Draws loss and accuracy curves to a PNG if matplotlib is installed.
+def write_events(history: History, out_dir: str) -> str:
+  """Writes the curves as TensorBoard scalars: `loss`, `accuracy/train` and
+  `accuracy/test`, each at its iteration.
+
+  TensorBoard draws them, and so does scripts/plot_curves.py, the plotting
+  helper of every model in this project.
 
   Returns:
-    Whether the file was written.
+    The event file's path.
   """
-  try:
-    import matplotlib
-    matplotlib.use('Agg')
-    import matplotlib.pyplot as plt
-  except ImportError:
-    return False
-  fig, (ax_loss, ax_acc) = plt.subplots(1, 2, figsize=(10, 4))
-  ax_loss.plot(history.losses, linewidth=0.5)
-  ax_loss.set(xlabel='iteration', ylabel='loss', title='training loss')
-  iterations = [i for i, _, _ in history.epochs]
-  ax_acc.plot(iterations, [a for _, a, _ in history.epochs], label='train')
-  ax_acc.plot(iterations, [a for _, _, a in history.epochs],
-              label='test', linestyle='--')
-  ax_acc.set(xlabel='iteration', ylabel='accuracy', ylim=(0, 1),
-             title='accuracy per epoch')
-  ax_acc.legend(loc='lower right')
-  fig.tight_layout()
-  fig.savefig(path)
-  plt.close(fig)
-  return True
+  # Only the curves need TensorFlow; the network itself is numpy.
+  from mnist.quiet_tf import tf
+  tf1 = tf.compat.v1
+
+  def summary(values: Dict[str, float]) -> tf1.Summary:
+    return tf1.Summary(value=[tf1.Summary.Value(tag=tag, simple_value=value)
+                              for tag, value in values.items()])
+
+  before = set(glob.glob(os.path.join(out_dir, EVENT_FILE_PATTERN)))
+  with tf.Graph().as_default():
+    writer = tf1.summary.FileWriter(out_dir)
+    for iteration, loss in enumerate(history.losses):
+      writer.add_summary(summary({'loss': loss}), iteration)
+    for iteration, train_acc, test_acc in history.epochs:
+      writer.add_summary(summary({'accuracy/train': train_acc,
+                                  'accuracy/test': test_acc}), iteration)
+    writer.close()
+  new_file, = set(glob.glob(os.path.join(out_dir, EVENT_FILE_PATTERN))
+                  ) - before
+  return new_file
 
 
 def write_curves(history: History, out_dir: str) -> List[str]:
-  """Writes loss.csv, accuracy.csv and (with matplotlib) curves.png.
+  """Writes loss.csv, accuracy.csv and the curves' TensorBoard event file.
 
   Returns:
     The paths written.
@@ -278,8 +284,4 @@ def write_curves(history: History, out_dir: str) -> List[str]:
     writer = csv.writer(f)
     writer.writerow(['iteration', 'train_acc', 'test_acc'])
     writer.writerows(history.epochs)
-  paths = [loss_path, acc_path]
-  png_path = os.path.join(out_dir, 'curves.png')
-  if plot_curves(history, png_path):
-    paths.append(png_path)
-  return paths
+  return [loss_path, acc_path, write_events(history, out_dir)]

@@ -4,8 +4,13 @@
   python scripts/plot_curves.py /tmp/cifar10_train /tmp/cifar10_eval -o c.png
   python scripts/plot_curves.py /tmp/cifar10_train --csv curves.csv
 
-Draws the loss (total_loss, its moving average, and total_loss_raw), the
-learning rate and, from the eval_dir, precision @ 1 against the global step.
+  python scripts/plot_curves.py /tmp/mnist_train -o mnist.png
+
+Draws what the train_dir has of: the loss (cifar10's total_loss, a moving
+average, and total_loss_raw; mnist's loss), the learning rate, mnist's
+accuracy (the TF models' batch accuracy; the scratch model's accuracy on the
+whole training and test sets) and, from the eval_dir, precision @ 1, against
+the global step (the scratch model's iteration).
 Drawing needs matplotlib (pip install 'tfclassic[plot]'); --csv does not.
 When a run resumed from an earlier checkpoint, the later values logged for a
 step replace the earlier ones, as TensorBoard shows them.
@@ -30,8 +35,9 @@ import tensorflow as tf  # noqa: E402
 Series = tuple[Sequence[int], Sequence[float]]
 
 # Panel title -> tags drawn in it, for the train_dir and the eval_dir.
-TRAIN_PANELS = {'loss': ('total_loss', 'total_loss_raw'),
-                'learning rate': ('learning_rate',)}
+TRAIN_PANELS = {'loss': ('total_loss', 'total_loss_raw', 'loss'),
+                'learning rate': ('learning_rate',),
+                'accuracy': ('accuracy', 'accuracy/train', 'accuracy/test')}
 EVAL_PANELS = {'precision @ 1': ('Precision @ 1',)}
 
 MATPLOTLIB_MISSING = ("Error: drawing needs matplotlib: pip install "

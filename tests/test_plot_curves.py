@@ -11,6 +11,7 @@ import tensorflow as tf
 from PIL import Image
 
 from conftest import PROJECT_ROOT
+from mnist import two_layer_net
 from test_cifar10_predict import short_run
 
 sys.path.insert(0, str(PROJECT_ROOT / 'scripts'))
@@ -76,6 +77,23 @@ def test_csv_holds_the_logged_values_and_the_png_is_drawn(run_dirs,
   assert [step for run, _, step, _ in got if run == 'eval'] == [12]
 
 
+def test_mnist_scratch_curves_are_drawn_by_the_same_helper(tmp_path):
+  history = two_layer_net.History(losses=[2.3, 1.5, 0.9, 0.7],
+                                  epochs=[(0, 0.1, 0.12), (2, 0.8, 0.79)])
+  two_layer_net.write_curves(history, str(tmp_path))
+  plot(tmp_path, '-o', tmp_path / 'curves.png', '--csv',
+       tmp_path / 'curves.csv')
+  assert_valid_png(tmp_path / 'curves.png')
+  with open(tmp_path / 'curves.csv', newline='') as f:
+    rows = [(tag, int(step), float(value))
+            for _, tag, step, value in list(csv.reader(f))[1:]]
+  assert sorted(rows) == sorted(
+      [('loss', i, float(np.float32(v)))
+       for i, v in enumerate(history.losses)] +
+      [(tag, i, float(np.float32(v))) for i, train, test in history.epochs
+       for tag, v in (('accuracy/train', train), ('accuracy/test', test))])
+
+
 def test_plot_curves_draws_plain_series(tmp_path):
   steps = np.arange(0, 500, 10)
   plot_curves.plot_curves(
@@ -120,4 +138,5 @@ def test_a_folder_without_the_scalars_fails_clearly(tmp_path):
     plot(tmp_path)
   assert exit_info.value.code == (
       'Error: no event file in %s has the scalars total_loss, total_loss_raw, '
-      'learning_rate.' % tmp_path)
+      'loss, learning_rate, accuracy, accuracy/train, accuracy/test.'
+      % tmp_path)

@@ -1,7 +1,6 @@
 """mnist.two_layer_net: layers, gradient checks, training and curves."""
 
 import csv
-import importlib.util
 import os
 import pathlib
 import re
@@ -12,10 +11,10 @@ import numpy as np
 import pytest
 
 from mnist import two_layer_net as tln
+from mnist.quiet_tf import tf
 
 PROJECT_ROOT = pathlib.Path(__file__).resolve().parents[1]
 REAL_DATA = PROJECT_ROOT.parent / 'shared' / 'data' / 'mnist'
-HAS_MATPLOTLIB = importlib.util.find_spec('matplotlib') is not None
 
 
 def small_net(seed=0, input_size=12, hidden=6, output=4):
@@ -123,12 +122,14 @@ def test_train_is_reproducible_with_a_seed():
   assert runs[0] == runs[1]
 
 
-def test_write_curves_writes_csv_and_png(tmp_path):
+def test_write_curves_writes_csv_and_tensorboard_scalars(tmp_path):
   history = tln.History(losses=[2.3, 1.5, 0.9],
                         epochs=[(0, 0.1, 0.12), (2, 0.8, 0.79)])
   paths = tln.write_curves(history, str(tmp_path))
-  assert [pathlib.Path(p).name for p in paths] == [
-      'loss.csv', 'accuracy.csv'] + ['curves.png'] * HAS_MATPLOTLIB
+  assert [pathlib.Path(p).name for p in paths[:2]] == [
+      'loss.csv', 'accuracy.csv']
+  assert pathlib.Path(paths[2]).name.startswith('events.out.tfevents.')
+  assert sorted(tmp_path.iterdir()) == sorted(map(pathlib.Path, paths))
   with open(tmp_path / 'loss.csv') as f:
     assert list(csv.reader(f)) == [['iteration', 'loss'], ['0', '2.3'],
                                    ['1', '1.5'], ['2', '0.9']]
@@ -136,18 +137,16 @@ def test_write_curves_writes_csv_and_png(tmp_path):
     rows = list(csv.reader(f))
   assert rows == [['iteration', 'train_acc', 'test_acc'],
                   ['0', '0.1', '0.12'], ['2', '0.8', '0.79']]
-  if HAS_MATPLOTLIB:
-    assert (tmp_path / 'curves.png').read_bytes()[:8] == b'\x89PNG\r\n\x1a\n'
-
-
-def test_write_curves_without_matplotlib_writes_csv_only(tmp_path,
-                                                         monkeypatch):
-  monkeypatch.setitem(sys.modules, 'matplotlib', None)
-  history = tln.History(losses=[1.0], epochs=[(0, 0.5, 0.5)])
-  paths = tln.write_curves(history, str(tmp_path))
-  assert sorted(p.name for p in tmp_path.iterdir()) == [
-      'accuracy.csv', 'loss.csv']
-  assert len(paths) == 2
+  logged = [(value.tag, event.step, value.simple_value)
+            for event in tf.compat.v1.train.summary_iterator(paths[2])
+            for value in event.summary.value]
+  assert logged == [
+      ('loss', 0, np.float32(2.3)), ('loss', 1, np.float32(1.5)),
+      ('loss', 2, np.float32(0.9)),
+      ('accuracy/train', 0, np.float32(0.1)),
+      ('accuracy/test', 0, np.float32(0.12)),
+      ('accuracy/train', 2, np.float32(0.8)),
+      ('accuracy/test', 2, np.float32(0.79))]
 
 
 @pytest.mark.skipif(not REAL_DATA.is_dir(),
@@ -172,4 +171,4 @@ def test_book_settings_reach_96_percent_on_real_mnist(tmp_path):
   assert len(rows) == 18 and float(rows[-1][2]) == float(epochs[-1][2])
   with open(tmp_path / 'loss.csv') as f:
     assert sum(1 for _ in f) == 10001
-  assert (tmp_path / 'curves.png').exists() == HAS_MATPLOTLIB
+  assert len(list(tmp_path.glob('events.out.tfevents.*'))) == 1
