@@ -51,6 +51,9 @@ VALIDATION_SIZE = 5000
 DOWNLOAD_TIMEOUT_SECS = 30
 # Examples kept in the training shuffle queue; 10k mixes well within RAM.
 MIN_AFTER_DEQUEUE = 10000
+# Records per reader op. Read one at a time, batches of 100 came 21.1 ms
+# apart (the softmax step takes 0.8 ms); 100 per op, 1.0 ms; 1000, 0.8 ms.
+READ_RECORDS = 1000
 
 
 class IdxError(ValueError):
@@ -200,16 +203,21 @@ class DataSet:
                     .astype(np.float32) / 255.0)
     self._labels = labels
     self._num_examples = len(images)
+    # Shuffling permutes this index, not the images: reordering all 55000
+    # images took 290 ms an epoch, +0.5 ms on each 1 ms softmax step.
+    self._order = np.arange(self._num_examples)
     self._epochs_completed = 0
     self._index_in_epoch = 0
     self._rng = np.random.RandomState(seed)
 
   @property
   def images(self) -> np.ndarray:
+    """All images, in file order."""
     return self._images
 
   @property
   def labels(self) -> np.ndarray:
+    """All labels, in file order."""
     return self._labels
 
   @property
@@ -221,9 +229,10 @@ class DataSet:
     return self._epochs_completed
 
   def _shuffle(self):
-    perm = self._rng.permutation(self._num_examples)
-    self._images = self._images[perm]
-    self._labels = self._labels[perm]
+    self._order = self._order[self._rng.permutation(self._num_examples)]
+
+  def _gather(self, order: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
+    return self._images[order], self._labels[order]
 
   def next_batch(self, batch_size: int,
                  shuffle: bool = True) -> Tuple[np.ndarray, np.ndarray]:
@@ -238,7 +247,8 @@ class DataSet:
       shuffle: whether to shuffle at each epoch start.
 
     Returns:
-      (images [batch_size, 784], labels [batch_size] or [batch_size, 10]).
+      (images [batch_size, 784], labels [batch_size] or [batch_size, 10]),
+      copies.
     """
     if not 0 < batch_size <= self._num_examples:
       raise ValueError(f'batch_size {batch_size} must be in 1..'
@@ -248,17 +258,14 @@ class DataSet:
       self._shuffle()
     if start + batch_size <= self._num_examples:
       self._index_in_epoch += batch_size
-      end = self._index_in_epoch
-      return self._images[start:end], self._labels[start:end]
+      return self._gather(self._order[start:self._index_in_epoch])
     self._epochs_completed += 1
-    tail_images = self._images[start:]
-    tail_labels = self._labels[start:]
+    tail = self._order[start:]
     if shuffle:
       self._shuffle()
-    self._index_in_epoch = batch_size - len(tail_images)
-    end = self._index_in_epoch
-    return (np.concatenate([tail_images, self._images[:end]]),
-            np.concatenate([tail_labels, self._labels[:end]]))
+    self._index_in_epoch = batch_size - len(tail)
+    return self._gather(np.concatenate(
+        [tail, self._order[:self._index_in_epoch]]))
 
 
 Datasets = collections.namedtuple('Datasets', ['train', 'validation', 'test'])
@@ -306,8 +313,13 @@ def read_data_sets(data_dir: str, one_hot: bool = False,
       test=DataSet(test_images, test_labels, sub_seed(2)))
 
 
-def _read_example(images_path: str, labels_path: str, num_epochs):
-  """Reads one (image, label) pair through two FixedLengthRecordReaders."""
+def _read_examples(images_path: str, labels_path: str,
+                   num_epochs: Optional[int]) -> Tuple[tf.Tensor, tf.Tensor]:
+  """Reads up to READ_RECORDS (image, label) pairs per run.
+
+  Returns:
+    uint8 images [n, 784] and int32 labels [n].
+  """
   image_files = tf.compat.v1.train.string_input_producer(
       [images_path], num_epochs=num_epochs, shuffle=False, name='images')
   label_files = tf.compat.v1.train.string_input_producer(
@@ -317,13 +329,20 @@ def _read_example(images_path: str, labels_path: str, num_epochs):
       encoding='GZIP')
   label_reader = tf.compat.v1.FixedLengthRecordReader(
       record_bytes=1, header_bytes=LABEL_HEADER_BYTES, encoding='GZIP')
-  _, image_bytes = image_reader.read(image_files)
-  _, label_bytes = label_reader.read(label_files)
-  image = tf.cast(tf.reshape(tf.io.decode_raw(image_bytes, tf.uint8),
-                             [IMAGE_PIXELS]), tf.float32) / 255.0
-  label = tf.cast(tf.reshape(tf.io.decode_raw(label_bytes, tf.uint8), []),
-                  tf.int32)
-  return image, label
+  # Both readers return the same number of records: the files hold as many,
+  # and read_up_to only stops short at the end of the last epoch.
+  _, image_bytes = image_reader.read_up_to(image_files, READ_RECORDS)
+  _, label_bytes = label_reader.read_up_to(label_files, READ_RECORDS)
+  images = tf.reshape(tf.io.decode_raw(image_bytes, tf.uint8),
+                      [-1, IMAGE_PIXELS])
+  labels = tf.cast(tf.reshape(tf.io.decode_raw(label_bytes, tf.uint8), [-1]),
+                   tf.int32)
+  return images, labels
+
+
+def _scale(images: tf.Tensor) -> tf.Tensor:
+  """uint8 pixels to float32 in [0, 1], as DataSet scales them."""
+  return tf.cast(images, tf.float32) / 255.0
 
 
 def train_inputs(data_dir: str, batch_size: int,
@@ -344,15 +363,19 @@ def train_inputs(data_dir: str, batch_size: int,
   images_path = os.path.join(data_dir, TRAIN_IMAGES)
   labels_path = os.path.join(data_dir, TRAIN_LABELS)
   num_examples = check_files(images_path, labels_path)
-  image, label = _read_example(images_path, labels_path, num_epochs=None)
+  images, labels = _read_examples(images_path, labels_path, num_epochs=None)
   # Holding more than one copy of the file would not mix it any better.
   min_after_dequeue = min(MIN_AFTER_DEQUEUE, num_examples)
   # One enqueue thread: the two readers advance together only when a single
   # thread runs both reads, otherwise images and labels could pair wrongly.
-  return tf.compat.v1.train.shuffle_batch(
-      [image, label], batch_size=batch_size, num_threads=1,
-      capacity=min_after_dequeue + 3 * batch_size,
-      min_after_dequeue=min_after_dequeue, seed=seed)
+  # The queue holds uint8 pixels: a quarter of the memory of floats, and
+  # softmax's batch of 100 came 0.80 instead of 0.92 ms apart (the input
+  # mode's mean). Room for a whole read on top: 0.68 instead of 0.80 ms.
+  images, labels = tf.compat.v1.train.shuffle_batch(
+      [images, labels], batch_size=batch_size, num_threads=1,
+      capacity=min_after_dequeue + READ_RECORDS + 3 * batch_size,
+      min_after_dequeue=min_after_dequeue, seed=seed, enqueue_many=True)
+  return _scale(images), labels
 
 
 def eval_inputs(data_dir: str,
@@ -372,10 +395,12 @@ def eval_inputs(data_dir: str,
   images_path = os.path.join(data_dir, TEST_IMAGES)
   labels_path = os.path.join(data_dir, TEST_LABELS)
   check_files(images_path, labels_path)
-  image, label = _read_example(images_path, labels_path, num_epochs=1)
-  return tf.compat.v1.train.batch(
-      [image, label], batch_size=batch_size, num_threads=1,
-      capacity=3 * batch_size, allow_smaller_final_batch=True)
+  images, labels = _read_examples(images_path, labels_path, num_epochs=1)
+  images, labels = tf.compat.v1.train.batch(
+      [images, labels], batch_size=batch_size, num_threads=1,
+      capacity=3 * batch_size, enqueue_many=True,
+      allow_smaller_final_batch=True)
+  return _scale(images), labels
 
 
 def _md5_uncompressed(path: str) -> str:

@@ -1,5 +1,7 @@
 """MNIST graph builders: inference per model, loss, training op, evaluation.
 
+`train_graph` puts them together as mnist.train runs them.
+
 Models, with the tutorials' hyperparameters in `HPARAMS`:
   softmax  "MNIST For ML Beginners": one affine layer 784 -> 10.
   deep     "Deep MNIST for Experts": two conv/pool layers, fc 1024, dropout.
@@ -7,7 +9,7 @@ Models, with the tutorials' hyperparameters in `HPARAMS`:
 """
 
 import math
-from typing import NamedTuple
+from typing import NamedTuple, Optional, Tuple
 
 from mnist.quiet_tf import tf
 
@@ -210,3 +212,58 @@ def evaluation(logits: tf.Tensor, labels: tf.Tensor) -> tf.Tensor:
   predicted = tf.argmax(logits, axis=1, output_type=tf.int32)
   correct = tf.equal(predicted, tf.cast(labels, tf.int32))
   return tf.reduce_sum(tf.cast(correct, tf.int32))
+
+
+class TrainGraph(NamedTuple):
+  """The tensors mnist.train feeds and fetches."""
+  images: tf.Tensor
+  labels: tf.Tensor
+  keep_prob: tf.Tensor
+  loss: tf.Tensor
+  train_op: tf.Operation
+  correct: tf.Tensor
+  accuracy: tf.Tensor
+  summary_op: tf.Tensor
+  global_step: tf.Variable
+
+
+def train_graph(model: str, optimizer: str, learning_rate: float,
+                inputs: Optional[Tuple[tf.Tensor, tf.Tensor]] = None
+                ) -> TrainGraph:
+  """Placeholders, model, loss, training op and summaries.
+
+  Args:
+    model: one of MODELS.
+    optimizer: 'sgd' or 'adam' (see `training`).
+    learning_rate: step size.
+    inputs: float32 images [n, 784] and int32 labels [n] (e.g. a queue's
+      batch) that `images` and `labels` default to; without them, every run
+      must feed both.
+
+  Returns:
+    The graph's handles; `keep_prob` defaults to 1.0 (no dropout).
+  """
+  global_step = tf.compat.v1.train.get_or_create_global_step()
+  if inputs is None:
+    images = tf.compat.v1.placeholder(tf.float32, [None, IMAGE_PIXELS],
+                                      name='images')
+    labels = tf.compat.v1.placeholder(tf.int32, [None], name='labels')
+  else:
+    images = tf.compat.v1.placeholder_with_default(
+        inputs[0], [None, IMAGE_PIXELS], name='images')
+    labels = tf.compat.v1.placeholder_with_default(inputs[1], [None],
+                                                   name='labels')
+  keep_prob = tf.compat.v1.placeholder_with_default(1.0, [], name='keep_prob')
+  logits = inference(model, images, keep_prob)
+  loss_op = loss(logits, labels)
+  train_op = training(loss_op, optimizer, learning_rate, global_step)
+  correct = evaluation(logits, labels)
+  accuracy = tf.cast(correct, tf.float32) / tf.cast(tf.shape(labels)[0],
+                                                    tf.float32)
+  tf.compat.v1.summary.scalar('loss', loss_op)
+  tf.compat.v1.summary.scalar('accuracy', accuracy)
+  tf.compat.v1.summary.image(
+      'input', tf.reshape(images, [-1, IMAGE_SIZE, IMAGE_SIZE, 1]),
+      max_outputs=3)
+  return TrainGraph(images, labels, keep_prob, loss_op, train_op, correct,
+                    accuracy, tf.compat.v1.summary.merge_all(), global_step)

@@ -4,6 +4,11 @@ The tutorials use TF 1 graph APIs on purpose, so TF's deprecation notices
 would bury their log lines. TF 2.x also prints C++ start-up notices (oneDNN,
 CUDA probing) before it reads TF_CPP_MIN_LOG_LEVEL; those are held back while
 the import runs. Set TF_CPP_MIN_LOG_LEVEL=0 to see everything again.
+
+It also turns on TensorFlow's oneDNN kernels, which TF enables by itself only
+on CPUs with AVX-512 VNNI, BF16 or AMX. On others its own kernels are slower:
+on a 2-core AVX2 AMD EPYC, a Deep MNIST training step took 78-81 ms with them
+and 49-52 ms with oneDNN. Set TF_ENABLE_ONEDNN_OPTS=0 to keep TF's own.
 """
 
 import os
@@ -11,6 +16,8 @@ import sys
 import tempfile
 
 os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '3')
+# Read once, when TensorFlow loads: setting it later changes nothing.
+os.environ.setdefault('TF_ENABLE_ONEDNN_OPTS', '1')
 
 
 def _import_quietly():
