@@ -70,6 +70,8 @@ def _run_scratch(datasets: mnist_input.Datasets):
       seed=FLAGS.seed, log=print)
   for path in two_layer_net.write_curves(history, FLAGS.train_dir):
     print(f'Wrote {path}')
+  print(f'Curves: tensorboard --logdir={FLAGS.train_dir}, or python '
+        f'scripts/plot_curves.py {FLAGS.train_dir} -o curves.png')
   print(f'test accuracy {history.test_acc[-1]:g}')
 
 

@@ -158,6 +158,8 @@ def test_scratch_writes_curves(tiny_data, tmp_path):
   assert sum(1 for _ in open(tmp_path / 'accuracy.csv')) == 5
   events, = tmp_path.glob('events.out.tfevents.*')
   assert f'Wrote {events}' in result.stdout
+  assert (f'Curves: tensorboard --logdir={tmp_path}, or python '
+          f'scripts/plot_curves.py {tmp_path} -o curves.png') in result.stdout
 
 
 def test_helpfull_documents_every_flag():
