@@ -46,8 +46,10 @@ def port_is_free(port: int) -> bool:
 def test_local_cluster_trains_to_max_steps_and_every_process_exits(
     cifar_data, tmp_path, mode):
   train_dir = tmp_path / 'train'
+  # The tutorial's learning rate can diverge on the tiny dataset after 25-35
+  # steps (seen once in sync mode); these tests are about the processes.
   flags_ = ['--data_dir=%s' % cifar_data, '--train_dir=%s' % train_dir,
-            '--max_steps=40', *QUICK_TRAIN_FLAGS, ASYNC_STABLE_BATCH]
+            '--max_steps=20', *QUICK_TRAIN_FLAGS, ASYNC_STABLE_BATCH]
   if mode == 'sync':
     flags_.append('--sync_replicas')
   result = subprocess.run(
@@ -62,7 +64,7 @@ def test_local_cluster_trains_to_max_steps_and_every_process_exits(
   assert '[worker1] worker 1: done.' in out
   assert 'Traceback' not in out
   # Asynchronous workers may each finish steps already under way.
-  assert 40 <= checkpoint_steps(train_dir)[-1] <= 43
+  assert 20 <= checkpoint_steps(train_dir)[-1] <= 23
   ports = [int(p) for p in re.findall(r'127\.0\.0\.1:(\d+)',
                                       out.splitlines()[0])]
   assert len(ports) == 3 and all(port_is_free(p) for p in ports)
