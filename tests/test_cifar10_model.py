@@ -82,6 +82,10 @@ def test_train_op_lowers_the_loss_and_tracks_averages():
   images_uint8, labels = learnable_examples(64, seed=2)
   images = eval_preprocess(images_uint8)
   with tf.Graph().as_default(), tf1.Session() as sess:
+    # The tutorial's learning rate diverged on these 64 examples from one
+    # random start in CI (NaN by step 50); a fixed start keeps the test about
+    # the training op.
+    tf1.set_random_seed(0)
     global_step = tf1.train.get_or_create_global_step()
     logits = model.inference(tf.constant(images, tf.float32))
     total_loss = model.loss(logits, tf.constant(labels.astype(np.int32)))
