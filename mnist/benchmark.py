@@ -31,6 +31,7 @@ mode ran, including what earlier modes left allocated.
 import contextlib
 import io
 import json
+import os
 import resource
 import shutil
 import sys
@@ -290,10 +291,12 @@ def format_table(figures: Dict[str, dict]) -> str:
 
 
 def settings() -> dict:
-  """The flags that shape the figures, for the report and --json."""
+  """The flags and the oneDNN switch (see quiet_tf) that shape the figures,
+  for the report and --json."""
   return {name: FLAGS[name].value for name in (
       'models', 'modes', 'batch_size', 'steps', 'warmup_steps', 'rounds',
-      'log_every', 'summary_every', 'validation_size', 'data_dir')}
+      'log_every', 'summary_every', 'validation_size', 'data_dir')} | {
+          'TF_ENABLE_ONEDNN_OPTS': os.environ.get('TF_ENABLE_ONEDNN_OPTS')}
 
 
 def _check_choices(flag: str, choices) -> None:

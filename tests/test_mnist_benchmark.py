@@ -2,6 +2,7 @@
 speeds are asserted: the machine is shared)."""
 
 import json
+import os
 import re
 
 import numpy as np
@@ -52,6 +53,9 @@ def test_every_model_and_mode_runs_and_is_reported(small_data, tmp_path):
   assert rows[0][4] == '1.00'
   figures = json.loads(figures_path.read_text())
   assert figures['settings']['steps'] == 2
+  # Importing mnist turns oneDNN on unless the environment says otherwise.
+  assert figures['settings']['TF_ENABLE_ONEDNN_OPTS'] == os.environ.get(
+      'TF_ENABLE_ONEDNN_OPTS', '1')
   assert list(figures['models']) == ['softmax', 'deep']
   for name, modes in figures['models'].items():
     assert list(modes) == MODES
