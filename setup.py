@@ -9,7 +9,7 @@ setup(
                 'tf.compat.v1 graph mode.',
     long_description=open('README.md', encoding='utf-8').read(),
     long_description_content_type='text/markdown',
-    packages=['cifar10', 'mnist', 'linear'],
+    packages=['tfclassic', 'cifar10', 'mnist', 'linear'],
     python_requires='>=3.10',
     install_requires=[
         'tensorflow>=2.16',

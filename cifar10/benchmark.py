@@ -1,8 +1,8 @@
 """Measures what each part of a CIFAR-10 training step costs.
 
-`python -m cifar10.benchmark --data_dir=/work/data` builds the real model and
-times, in one process, these modes (median over the timed steps, after
-warm-up), then prints a table with each mode's ratio to the ceiling:
+`python -m cifar10.benchmark --data_dir=/tmp/cifar10_data` builds the real
+model and times, in one process, these modes (median over the timed steps,
+after warm-up), then prints a table with each mode's ratio to the ceiling:
 
   ceiling  the network and optimizer (model.train: SGD, loss and weight
            averages) on a constant in-graph batch, with the stock ops
@@ -13,8 +13,8 @@ warm-up), then prints a table with each mode's ratio to the ceiling:
   queue    the queue input and the model's training op, with no hooks.
   feed     the same fed from numpy through placeholders (--input=feed).
   train    the whole step of `python -m cifar10.train`: its graph, and
-           training.run_training with its hooks (summaries every
-           --save_summaries_steps, checkpoints, logging, NaN check).
+           tfclassic.training.run_training with its hooks (summaries every
+           --save_summaries_steps, checkpoints, NaN check).
   eval     the forward pass of `python -m cifar10.eval` on its input.
 
 Modes alternate for --rounds rounds, so that other jobs on a shared machine
@@ -25,7 +25,7 @@ includes summary steps at the rate training writes them. --variants runs the
 modes again under other flag values in the same rounds, e.g.
 `--variants=lrn=stock,precision=bf16` for side-by-side rows. The modes in
 --onednn_off run once more per round in a child process with TensorFlow's
-own kernels instead of oneDNN's (see cifar10/__init__.py), as rows
+own kernels instead of oneDNN's (see tfclassic/quiet_import.py), as rows
 "mode [oneDNN off]": TF's default on CPUs without AVX-512 VNNI, BF16 or AMX,
 so the ceiling there is what stock TF does out of the box. Peak RSS is the
 process's resident high-water mark while the mode ran, including what earlier
@@ -33,10 +33,8 @@ modes left allocated.
 """
 import contextlib
 import dataclasses
-import io
-import json
+import functools
 import os
-import resource
 import shutil
 import subprocess
 import sys
@@ -48,12 +46,17 @@ import numpy as np
 import tensorflow as tf
 from absl import app, flags
 
-from cifar10 import eval as cifar10_eval
-from cifar10 import input as cifar10_input
+from cifar10 import data
+from cifar10 import flags as cifar10_flags
+from cifar10 import inputs
 from cifar10 import model
-from cifar10 import runtime
-from cifar10 import train as cifar10_train
-from cifar10 import training
+from cifar10 import records
+from cifar10 import scoring
+from cifar10 import train_graph
+from tfclassic import benchmark
+from tfclassic import errors
+from tfclassic import flags as shared_flags
+from tfclassic import training
 
 tf1 = tf.compat.v1
 
@@ -83,10 +86,18 @@ flags.DEFINE_list('onednn_off', ['ceiling'],
                   'default on CPUs without AVX-512 VNNI, BF16 or AMX), in a '
                   'child process once per round, as rows "mode [oneDNN '
                   'off]". Empty: none.')
-flags.DEFINE_string('json', None, 'Also write the figures to this file.')
+flags.DEFINE_string('json', None, 'Also write the figures, and every '
+                    'timed step\'s seconds, to this file.')
 
-flags.adopt_module_key_flags(runtime)
-flags.adopt_module_key_flags(training)
+flags.DEFINE_integer('save_summaries_steps', 100,
+                     'Steps between summaries in the train mode, as '
+                     'cifar10.train\'s flag.')
+cifar10_flags.define_data_flags()
+cifar10_flags.define_model_flags()
+cifar10_flags.define_input_flags()
+shared_flags.define_session_flags()
+flags.adopt_module_key_flags(cifar10_flags)
+flags.adopt_module_key_flags(shared_flags)
 
 FLAGS = flags.FLAGS
 
@@ -97,91 +108,6 @@ SETTINGS_FLAGS = (
     'num_preprocess_threads', 'min_queue_fraction', 'distortions',
     'save_summaries_steps', 'data_dir', 'variants', 'onednn_off')
 
-# The eval mode reads the 50,000 training records (train_eval), so that the
-# default --steps fit in one epoch of its one-pass input.
-EVAL_DATA = 'train_eval'
-
-
-@dataclasses.dataclass
-class Result:
-  """One mode's measurements over all rounds.
-
-  Attributes:
-    step_seconds: duration of every timed step.
-    peak_rss_mb: the largest resident memory seen while the mode ran.
-  """
-  step_seconds: list = dataclasses.field(default_factory=list)
-  peak_rss_mb: float = 0.0
-
-  def median_ms(self) -> float:
-    return 1000 * float(np.median(self.step_seconds))
-
-  def mean_ms(self) -> float:
-    return 1000 * float(np.mean(self.step_seconds))
-
-
-@contextlib.contextmanager
-def _flags_set(**values) -> Iterator[None]:
-  """Sets FLAGS for the duration, then restores them."""
-  saved = {name: getattr(FLAGS, name) for name in values}
-  for name, value in values.items():
-    setattr(FLAGS, name, value)
-  try:
-    yield
-  finally:
-    for name, value in saved.items():
-      setattr(FLAGS, name, value)
-
-
-def _reset_peak_rss() -> None:
-  """Restarts the kernel's resident-memory high-water mark (Linux ≥ 4.0);
-  elsewhere _peak_rss_mb() reports the process's peak so far."""
-  try:
-    with open('/proc/self/clear_refs', 'w') as f:
-      f.write('5')
-  except OSError:
-    pass
-
-
-def _peak_rss_mb() -> float:
-  """Peak resident memory since the last reset (else of the process)."""
-  try:
-    with open('/proc/self/status') as f:
-      for line in f:
-        if line.startswith('VmHWM:'):
-          return int(line.split()[1]) / 1024
-  except OSError:
-    pass
-  return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-
-
-def _time_steps(run_step: Callable[[], None], warmup: int,
-                steps: int) -> list[float]:
-  for _ in range(warmup):
-    run_step()
-  seconds = []
-  for _ in range(steps):
-    start = time.perf_counter()
-    run_step()
-    seconds.append(time.perf_counter() - start)
-  return seconds
-
-
-@contextlib.contextmanager
-def _session(config: tf1.ConfigProto) -> Iterator[tf1.Session]:
-  """A Session with initialized variables and running queue runners."""
-  with tf1.Session(config=config) as sess:
-    sess.run([tf1.global_variables_initializer(),
-              tf1.local_variables_initializer()])
-    coord = tf1.train.Coordinator()
-    threads = tf1.train.start_queue_runners(sess, coord)
-    try:
-      yield sess
-    finally:
-      coord.request_stop()
-      coord.join(threads, stop_grace_period_secs=10)
-
-
 def _constant_batch() -> tuple[tf.Tensor, tf.Tensor]:
   """A fixed random batch, standardized like the real input."""
   rng = np.random.default_rng(0)
@@ -191,62 +117,61 @@ def _constant_batch() -> tuple[tf.Tensor, tf.Tensor]:
   return tf.constant(images), tf.constant(labels.astype(np.int32))
 
 
-def _train_op(images: tf.Tensor, labels: tf.Tensor) -> tf.Operation:
+def _train_op(images: tf.Tensor, labels: tf.Tensor,
+              options: model.ModelOptions) -> tf.Operation:
   global_step = tf1.train.get_or_create_global_step()
-  total_loss = model.loss(model.inference(images, runtime.num_classes()),
-                          labels)
-  return model.train(total_loss, global_step, FLAGS.batch_size)
+  logits = model.configured_inference(images, len(cifar10_flags.class_names()),
+                                      options)
+  return model.train(model.loss(logits, labels), global_step,
+                     FLAGS.batch_size)
 
 
-def _distorted_inputs() -> tuple[tf.Tensor, tf.Tensor]:
-  return cifar10_input.distorted_inputs(
-      FLAGS.data_dir, FLAGS.batch_size, FLAGS.num_preprocess_threads,
-      FLAGS.min_queue_fraction, runtime.num_classes(),
-      batched=FLAGS.distortions == 'batch')
+def _train_input() -> inputs.TrainInput:
+  """The training input of the flags, distorted as --distortions says."""
+  return dataclasses.replace(cifar10_flags.train_input(seed=None),
+                             batched=FLAGS.distortions == 'batch')
 
 
 def run_ceiling(steps: int) -> list[float]:
   """The stock model on a constant batch, stock Session config."""
-  configured = model.lrn_implementation()
-  model.set_lrn_implementation('stock')
-  try:
-    train_op = _train_op(*_constant_batch())
-  finally:
-    model.set_lrn_implementation(configured)
-  with _session(tf1.ConfigProto(allow_soft_placement=True)) as sess:
-    return _time_steps(lambda: sess.run(train_op), FLAGS.warmup_steps, steps)
+  train_op = _train_op(*_constant_batch(), model.ModelOptions(lrn='stock'))
+  with benchmark.session(benchmark.stock_session_config()) as sess:
+    return benchmark.time_steps(lambda _: sess.run(train_op),
+                                FLAGS.warmup_steps, steps)
 
 
 def run_model(steps: int) -> list[float]:
   """The model as configured by the flags, on a constant batch."""
-  images, labels = _constant_batch()
-  train_op = _train_op(runtime.model_input(images), labels)
-  with _session(runtime.session_config()) as sess:
-    return _time_steps(lambda: sess.run(train_op), FLAGS.warmup_steps, steps)
+  train_op = _train_op(*_constant_batch(), cifar10_flags.model_options())
+  with benchmark.session(cifar10_flags.session_config()) as sess:
+    return benchmark.time_steps(lambda _: sess.run(train_op),
+                                FLAGS.warmup_steps, steps)
 
 
 def run_input(steps: int) -> list[float]:
   """The training input pipeline alone."""
-  batch = tf.group(*_distorted_inputs())
-  with _session(runtime.session_config()) as sess:
-    return _time_steps(lambda: sess.run(batch), FLAGS.warmup_steps, steps)
+  batch = tf.group(*_train_input().queue())
+  with benchmark.session(cifar10_flags.session_config()) as sess:
+    return benchmark.time_steps(lambda _: sess.run(batch),
+                                FLAGS.warmup_steps, steps)
 
 
 def run_queue(steps: int) -> list[float]:
   """Queue input and training op, without hooks or summaries."""
-  images, labels = _distorted_inputs()
-  train_op = _train_op(runtime.model_input(images), labels)
-  with _session(runtime.session_config()) as sess:
-    return _time_steps(lambda: sess.run(train_op), FLAGS.warmup_steps, steps)
+  train_op = _train_op(*_train_input().queue(),
+                       cifar10_flags.model_options())
+  with benchmark.session(cifar10_flags.session_config()) as sess:
+    return benchmark.time_steps(lambda _: sess.run(train_op),
+                                FLAGS.warmup_steps, steps)
 
 
 def run_feed(steps: int) -> list[float]:
   """cifar10.train's graph with --input=feed, without hooks."""
-  with _flags_set(input='feed'):
-    graph = cifar10_train.build_graph()
-  with _session(runtime.session_config()) as sess:
-    return _time_steps(
-        lambda: sess.run(graph.train_op, feed_dict=graph.feed_fn()),
+  graph = train_graph.build_train_graph(
+      _train_input(), cifar10_flags.model_options(), feed=True)
+  with benchmark.session(cifar10_flags.session_config()) as sess:
+    return benchmark.time_steps(
+        lambda _: sess.run(graph.train_op, feed_dict=graph.feed_fn()),
         FLAGS.warmup_steps, steps)
 
 
@@ -275,38 +200,43 @@ def run_train(steps: int, train_dir: str) -> list[float]:
   """cifar10.train's graph and training loop, resumed in train_dir."""
   every = FLAGS.save_summaries_steps
   steps = -(-steps // every) * every
-  checkpoint = tf1.train.latest_checkpoint(train_dir)
-  done = int(tf.train.load_variable(checkpoint, 'global_step')
-             ) if checkpoint else 0
+  done = training.resume_step(train_dir) or 0
   timer = _StepTimer(FLAGS.warmup_steps)
-  graph = cifar10_train.build_graph()
-  with _flags_set(train_dir=train_dir,
-                  max_steps=done + FLAGS.warmup_steps + steps):
-    training.run_training(graph.train_op, graph.loss, graph.examples_per_step,
-                          feed_fn=graph.feed_fn, extra_hooks=[timer],
-                          summary_op=graph.summary_op)
+  graph = train_graph.build_train_graph(cifar10_flags.train_input(seed=None),
+                                        cifar10_flags.model_options())
+  config = training.TrainConfig(
+      train_dir, max_steps=done + FLAGS.warmup_steps + steps, log_frequency=0,
+      save_summaries_steps=every)
+  training.run_training(graph.train_op, graph.loss, graph.examples_per_step,
+                        config, hooks=[timer],
+                        session_config=cifar10_flags.session_config())
   return timer.step_seconds
 
 
 def run_eval(steps: int) -> list[float]:
   """cifar10.eval's graph (random weights) on its one-pass input."""
-  with _flags_set(eval_data=EVAL_DATA):
-    graph = cifar10_eval.build_eval_graph([])
+  # The 50,000 training records (train_eval), so that the default --steps
+  # fit in one epoch of the one-pass input.
+  graph = scoring.build_eval_graph(FLAGS.data_dir, eval_data=False,
+                                   batch_size=FLAGS.batch_size,
+                                   options=cifar10_flags.model_options())
   fetches = [graph.correct, graph.labels, graph.predictions]
-  with _session(runtime.session_config()) as sess:
+  with benchmark.session(cifar10_flags.session_config()) as sess:
     try:
-      return _time_steps(lambda: sess.run(fetches), FLAGS.warmup_steps, steps)
+      return benchmark.time_steps(lambda _: sess.run(fetches),
+                                  FLAGS.warmup_steps, steps)
     except tf.errors.OutOfRangeError as e:
-      raise runtime.UserError(
+      raise errors.UserError(
           'The eval mode ran out of its %d examples: lower --steps or '
-          '--warmup_steps.' % cifar10_input.NUM_EXAMPLES_PER_EPOCH_FOR_TRAIN
+          '--warmup_steps.' % records.NUM_EXAMPLES_PER_EPOCH_FOR_TRAIN
       ) from e
 
 
 ONEDNN_OFF = 'oneDNN off'
 
 
-def _run_onednn_off(modes: list[str]) -> dict[str, Result]:
+def _run_onednn_off(modes: list[str]
+                    ) -> dict[benchmark.Key, benchmark.Result]:
   """Runs one round of the modes in a child process with oneDNN off."""
   passed_on = [FLAGS[name].serialize() for name in SETTINGS_FLAGS
                if name not in ('rounds', 'variants', 'onednn_off')]
@@ -319,37 +249,37 @@ def _run_onednn_off(modes: list[str]) -> dict[str, Result]:
         env=dict(os.environ, TF_ENABLE_ONEDNN_OPTS='0'),
         capture_output=True, text=True, check=False)
     if child.returncode != 0:
-      raise runtime.UserError('The %s run failed:\n%s' % (
+      raise errors.UserError('The %s run failed:\n%s' % (
           ONEDNN_OFF, child.stderr.strip() or child.stdout.strip()))
-    with open(figures_path) as f:
-      figures = json.load(f)['modes']
-  return {mode: Result(f['step_seconds'], f['peak_rss_mb'])
-          for mode, f in figures.items()}
+    results = benchmark.read_results(figures_path, 'modes')
+  return {(_row(mode, ONEDNN_OFF),): result
+          for (mode,), result in results.items()}
 
 
-def _run_mode(mode: str, train_dir: str) -> tuple[list[float], float]:
-  """Runs one mode in a fresh graph; returns step times and peak RSS."""
+def _mode(mode: str, train_dir: str,
+          overrides: dict[str, str]) -> benchmark.Mode:
+  """A mode to measure, run under the variant's flag overrides."""
   runners = {'ceiling': run_ceiling, 'model': run_model, 'input': run_input,
              'queue': run_queue, 'feed': run_feed, 'eval': run_eval,
              'train': lambda steps: run_train(steps, train_dir)}
-  _reset_peak_rss()
-  # Log lines and queue notices would break up the table.
-  with tf.Graph().as_default(), contextlib.redirect_stdout(io.StringIO()):
-    seconds = runners[mode](FLAGS.steps)
-  return seconds, _peak_rss_mb()
+
+  def run() -> list[float]:
+    with _variant(overrides):
+      return runners[mode](FLAGS.steps)
+  return run
 
 
 def parse_variant(spec: str) -> dict[str, str]:
   """'lrn=stock+precision=bf16' -> {'lrn': 'stock', 'precision': 'bf16'}.
 
   Raises:
-    runtime.UserError: for a malformed spec or an unknown flag.
+    errors.UserError: for a malformed spec or an unknown flag.
   """
   overrides = {}
   for part in spec.split('+'):
     name, sep, value = part.partition('=')
     if not sep or name not in FLAGS:
-      raise runtime.UserError(
+      raise errors.UserError(
           'Bad --variants entry %r: expected flag=value[+flag=value], e.g. '
           'lrn=stock or precision=bf16.' % spec)
     overrides[name] = value
@@ -372,7 +302,7 @@ def _variant(overrides: dict[str, str]) -> Iterator[None]:
 def measure(modes: list[str], variants: Optional[list[str]] = None,
             onednn_off: Optional[list[str]] = None,
             on_round: Optional[Callable[[int], None]] = None
-            ) -> dict[str, Result]:
+            ) -> dict[benchmark.Key, benchmark.Result]:
   """Runs the modes alternately for FLAGS.rounds rounds.
 
   Args:
@@ -384,76 +314,28 @@ def measure(modes: list[str], variants: Optional[list[str]] = None,
     on_round: called with the round number after each round.
 
   Returns:
-    Each row's Result, in the order run.
+    Each row's Result, keyed (row,), in the order run.
   """
   modes = [m for m in modes if m != 'ceiling']
   settings_ = [('', {})] + [(v, parse_variant(v)) for v in variants or []]
-  rows = ['ceiling'] + [_row(mode, name) for name, _ in settings_
-                        for mode in modes]
-  rows += [_row(mode, ONEDNN_OFF) for mode in onednn_off or []]
-  results = {row: Result() for row in rows}
   work_dir = tempfile.mkdtemp(prefix='cifar10_benchmark_')
+  # Each variant's train mode resumes its own train_dir from round to round.
+  rows = [(('ceiling',), _mode('ceiling', work_dir, {}))] + [
+      ((_row(mode, name),),
+       _mode(mode, os.path.join(work_dir, str(index)), overrides))
+      for index, (name, overrides) in enumerate(settings_) for mode in modes]
   try:
-    for round_index in range(FLAGS.rounds):
-      _record(results['ceiling'], 'ceiling', work_dir)
-      for index, (name, overrides) in enumerate(settings_):
-        with _variant(overrides):
-          for mode in modes:
-            _record(results[_row(mode, name)], mode,
-                    os.path.join(work_dir, str(index)))
-      if onednn_off:
-        for mode, result in _run_onednn_off(onednn_off).items():
-          row = results[_row(mode, ONEDNN_OFF)]
-          row.step_seconds += result.step_seconds
-          row.peak_rss_mb = max(row.peak_rss_mb, result.peak_rss_mb)
-      if on_round:
-        on_round(round_index + 1)
+    return benchmark.run_rounds(
+        rows, FLAGS.rounds,
+        elsewhere=functools.partial(_run_onednn_off, onednn_off)
+        if onednn_off else None,
+        on_round=on_round)
   finally:
     shutil.rmtree(work_dir, ignore_errors=True)
-  return results
 
 
 def _row(mode: str, variant: str) -> str:
   return '%s [%s]' % (mode, variant) if variant else mode
-
-
-def _record(result: Result, mode: str, train_dir: str) -> None:
-  seconds, peak = _run_mode(mode, train_dir)
-  result.step_seconds += seconds
-  result.peak_rss_mb = max(result.peak_rss_mb, peak)
-
-
-def summarize(results: dict[str, Result], batch_size: int) -> dict:
-  """The figures of each mode, as the table and --json show them."""
-  ceiling_ms = results['ceiling'].median_ms()
-  ceiling_mean_ms = results['ceiling'].mean_ms()
-  return {mode: {
-      'ms_per_step': r.median_ms(),
-      'examples_per_sec': 1000 * batch_size / r.median_ms(),
-      'ratio_to_ceiling': ceiling_ms / r.median_ms(),
-      'mean_examples_per_sec': 1000 * batch_size / r.mean_ms(),
-      'mean_ratio_to_ceiling': ceiling_mean_ms / r.mean_ms(),
-      'timed_steps': len(r.step_seconds),
-      'peak_rss_mb': r.peak_rss_mb,
-      'step_seconds': r.step_seconds,
-  } for mode, r in results.items()}
-
-
-HEADER = ('mode', 'ms/step', 'examples/sec', 'x ceiling', 'mean ex/sec',
-          'mean x ceiling', 'steps', 'peak RSS MB')
-
-
-def format_table(figures: dict) -> str:
-  """A text table: one row per mode, the HEADER columns."""
-  rows = [HEADER] + [(
-      mode, '%.1f' % f['ms_per_step'], '%.0f' % f['examples_per_sec'],
-      '%.2f' % f['ratio_to_ceiling'], '%.0f' % f['mean_examples_per_sec'],
-      '%.2f' % f['mean_ratio_to_ceiling'], '%d' % f['timed_steps'],
-      '%.0f' % f['peak_rss_mb']) for mode, f in figures.items()]
-  widths = [max(len(row[i]) for row in rows) for i in range(len(HEADER))]
-  return '\n'.join('  '.join(cell.rjust(w) if i else cell.ljust(w)
-                             for i, (cell, w) in enumerate(zip(row, widths)))
-                   for row in rows)
 
 
 def settings() -> dict:
@@ -464,26 +346,24 @@ def settings() -> dict:
 
 
 def main(argv):
-  del argv
+  cifar10_flags.refuse_arguments(argv)
   unknown = sorted(set(FLAGS.modes + FLAGS.onednn_off) - set(MODES))
-  with runtime.exit_on_user_error():
+  with errors.exit_on_error():
     if unknown:
-      raise runtime.UserError('Unknown modes %s in --modes or --onednn_off; '
+      raise errors.UserError('Unknown modes %s in --modes or --onednn_off; '
                               'choose from %s.'
                               % (', '.join(unknown), ', '.join(MODES)))
     for spec in FLAGS.variants:
       parse_variant(spec)
-    cifar10_input.maybe_download_and_extract(FLAGS.data_dir, FLAGS.data_url)
-    print('Settings: ' + ', '.join('%s=%s' % kv for kv in settings().items()),
-          flush=True)
+    data.maybe_download_and_extract(FLAGS.data_dir, FLAGS.data_url)
+    print(benchmark.format_settings(settings()), flush=True)
     results = measure(FLAGS.modes, FLAGS.variants, FLAGS.onednn_off,
                       lambda r: print(
         'round %d of %d done' % (r, FLAGS.rounds), flush=True))
-  figures = summarize(results, FLAGS.batch_size)
-  print(format_table(figures))
+  figures = benchmark.summarize(results, lambda _: FLAGS.batch_size)
+  print(benchmark.format_table(figures))
   if FLAGS.json:
-    with open(FLAGS.json, 'w') as f:
-      json.dump({'settings': settings(), 'modes': figures}, f, indent=2)
+    benchmark.write_json(FLAGS.json, settings(), 'modes', figures)
 
 
 if __name__ == '__main__':

@@ -3,25 +3,29 @@
 As in the tutorial:
   logits = inference(images)
   total_loss = loss(logits, labels)
-  train_op = train(total_loss, global_step, batch_size)
+  train_op = train(total_loss, global_step)
 
 Only graph ops are built here; the binaries run them. Variables are created
 with tf.compat.v1.get_variable on /cpu:0, so model replicas ("towers") on
 several devices share one set of weights.
 """
-import re
+import dataclasses
 
 import tensorflow as tf
 
-from cifar10 import input as cifar10_input
 from cifar10 import lrn as cifar10_lrn
+from cifar10 import preprocessing
+from cifar10 import records
+from tfclassic import summaries
 
 tf1 = tf.compat.v1
 
-IMAGE_SIZE = cifar10_input.IMAGE_SIZE
-NUM_CLASSES = cifar10_input.NUM_CLASSES
-NUM_EXAMPLES_PER_EPOCH_FOR_TRAIN = cifar10_input.NUM_EXAMPLES_PER_EPOCH_FOR_TRAIN
-NUM_EXAMPLES_PER_EPOCH_FOR_EVAL = cifar10_input.NUM_EXAMPLES_PER_EPOCH_FOR_EVAL
+IMAGE_SIZE = preprocessing.IMAGE_SIZE
+NUM_CLASSES = records.NUM_CLASSES
+NUM_EXAMPLES_PER_EPOCH_FOR_TRAIN = records.NUM_EXAMPLES_PER_EPOCH_FOR_TRAIN
+NUM_EXAMPLES_PER_EPOCH_FOR_EVAL = records.NUM_EXAMPLES_PER_EPOCH_FOR_EVAL
+
+BATCH_SIZE = 128                  # Examples per step, as in the tutorial.
 
 MOVING_AVERAGE_DECAY = 0.9999     # Decay of the weights' moving average.
 NUM_EPOCHS_PER_DECAY = 350.0      # Epochs after which the learning rate decays.
@@ -41,59 +45,33 @@ LRN_BIAS = 1.0
 LRN_ALPHA = 0.001 / 9.0
 LRN_BETA = 0.75
 
-# How the LRN layers are computed; the same function either way, so
-# checkpoints are interchangeable. 'banded' (cifar10/lrn.py) made the whole
-# training step 1.25x faster than 'stock' (tf.nn.lrn) on 2 CPU cores, 51.8 ->
-# 41.6 ms (README, Performance).
+# How the LRN layers are computed; the same function and gradient either
+# way, so checkpoints are interchangeable. 'banded' (cifar10/lrn.py) is the
+# faster on CPUs (docs/performance.md), 'stock' is tf.nn.lrn.
 LRN_IMPLEMENTATIONS = ('banded', 'stock')
-_lrn_implementation = 'banded'
 
 
-def set_lrn_implementation(name: str) -> None:
-  """Chooses how inference() builds its LRN layers from now on.
+@dataclasses.dataclass(frozen=True)
+class ModelOptions:
+  """How the model is computed, where a binary's flags choose it.
 
-  Args:
-    name: one of LRN_IMPLEMENTATIONS.
+  Attributes:
+    lrn: one of LRN_IMPLEMENTATIONS.
+    use_fp16: variables and activations in float16 instead of float32.
   """
-  global _lrn_implementation
-  if name not in LRN_IMPLEMENTATIONS:
-    raise ValueError('LRN implementation %r is not one of %s.'
-                     % (name, ', '.join(LRN_IMPLEMENTATIONS)))
-  _lrn_implementation = name
+  lrn: str = 'banded'
+  use_fp16: bool = False
 
-
-def lrn_implementation() -> str:
-  """The LRN implementation inference() uses: one of LRN_IMPLEMENTATIONS."""
-  return _lrn_implementation
-
-
-def summary_tag(tensor: tf.Tensor) -> str:
-  """The tensor's name without the tower prefix: one tag for all towers."""
-  return re.sub('%s_[0-9]*/' % TOWER_NAME, '', tensor.op.name)
-
-
-def scalar_summary(tag: str, value: tf.Tensor) -> None:
-  """A scalar summary whose tag is exactly `tag`.
-
-  tf.compat.v1.summary.scalar derives the tag from a unique op name, so a
-  summary named after its tensor ('total_loss') would show in TensorBoard as
-  'total_loss_1'.
-  """
-  tf1.add_to_collection(tf1.GraphKeys.SUMMARIES, tf.raw_ops.ScalarSummary(
-      tags=tag, values=value, name='scalar_summary'))
-
-
-def histogram_summary(tag: str, values: tf.Tensor) -> None:
-  """A histogram summary whose tag is exactly `tag` (see scalar_summary)."""
-  tf1.add_to_collection(tf1.GraphKeys.SUMMARIES, tf.raw_ops.HistogramSummary(
-      tag=tag, values=values, name='histogram_summary'))
+  @property
+  def dtype(self) -> tf.DType:
+    return tf.float16 if self.use_fp16 else tf.float32
 
 
 def _activation_summary(x: tf.Tensor) -> None:
   """Histogram and sparsity (fraction of zeros) summaries of an activation."""
-  tag = summary_tag(x)
-  histogram_summary(tag + '/activations', x)
-  scalar_summary(tag + '/sparsity', tf.nn.zero_fraction(x))
+  tag = summaries.strip_scope(x.op.name, TOWER_NAME)
+  summaries.histogram_summary(tag + '/activations', x)
+  summaries.scalar_summary(tag + '/sparsity', tf.nn.zero_fraction(x))
 
 
 def _variable_on_cpu(name: str, shape: list[int],
@@ -145,8 +123,8 @@ def _max_pool(x: tf.Tensor, name: str) -> tf.Tensor:
                           padding='SAME', name=name)
 
 
-def _lrn(x: tf.Tensor, name: str) -> tf.Tensor:
-  lrn = (tf.nn.lrn if _lrn_implementation == 'stock' else
+def _lrn(x: tf.Tensor, name: str, implementation: str) -> tf.Tensor:
+  lrn = (tf.nn.lrn if implementation == 'stock' else
          cifar10_lrn.local_response_normalization)
   return lrn(x, LRN_DEPTH_RADIUS, bias=LRN_BIAS, alpha=LRN_ALPHA,
              beta=LRN_BETA, name=name)
@@ -167,8 +145,8 @@ def _local(x: tf.Tensor, scope_name: str, units: int, stddev: float,
   return out
 
 
-def inference(images: tf.Tensor,
-              num_classes: int = NUM_CLASSES) -> tf.Tensor:
+def inference(images: tf.Tensor, num_classes: int = NUM_CLASSES,
+              lrn: str = 'banded') -> tf.Tensor:
   """Builds the CIFAR-10 model.
 
   Variables take the dtype of `images` (float16 for --use_fp16). Call it again
@@ -178,17 +156,24 @@ def inference(images: tf.Tensor,
     images: [batch, IMAGE_SIZE, IMAGE_SIZE, 3] from distorted_inputs() or
       inputs().
     num_classes: size of the output layer (10 for CIFAR-10; datasets of your
-      own may have another number, see runtime.num_classes).
+      own may have another number, see data.read_class_names).
+    lrn: how the LRN layers are computed, one of LRN_IMPLEMENTATIONS.
 
   Returns:
     Logits [batch, num_classes]: unnormalized, as
     tf.nn.sparse_softmax_cross_entropy_with_logits expects.
+
+  Raises:
+    ValueError: for an unknown lrn.
   """
+  if lrn not in LRN_IMPLEMENTATIONS:
+    raise ValueError('LRN implementation %r is not one of %s.'
+                     % (lrn, ', '.join(LRN_IMPLEMENTATIONS)))
   conv1 = _conv_relu(images, 'conv1', [5, 5, 3, 64], bias=0.0)
   pool1 = _max_pool(conv1, 'pool1')
-  norm1 = _lrn(pool1, 'norm1')
+  norm1 = _lrn(pool1, 'norm1', lrn)
   conv2 = _conv_relu(norm1, 'conv2', [5, 5, 64, 64], bias=0.1)
-  norm2 = _lrn(conv2, 'norm2')
+  norm2 = _lrn(conv2, 'norm2', lrn)
   pool2 = _max_pool(norm2, 'pool2')
   flat = tf.reshape(pool2, [-1, pool2.shape[1] * pool2.shape[2] *
                             pool2.shape[3]])
@@ -196,6 +181,12 @@ def inference(images: tf.Tensor,
   local4 = _local(local3, 'local4', 192, stddev=0.04, wd=0.004, bias=0.1)
   return _local(local4, 'softmax_linear', num_classes, stddev=1 / 192.0,
                 wd=None, bias=0.0, relu=False)
+
+
+def configured_inference(images: tf.Tensor, num_classes: int,
+                         options: ModelOptions) -> tf.Tensor:
+  """inference() of images cast to the options' dtype, with their LRN."""
+  return inference(tf.cast(images, options.dtype), num_classes, options.lrn)
 
 
 def loss(logits: tf.Tensor, labels: tf.Tensor,
@@ -241,8 +232,9 @@ def add_loss_summaries(total_loss: tf.Tensor,
   with tf.device('/cpu:0'):
     loss_averages_op = loss_averages.apply(losses + [total_loss])
   for l in losses + [total_loss]:
-    scalar_summary(summary_tag(l) + '_raw', l)
-    scalar_summary(summary_tag(l), loss_averages.average(l))
+    tag = summaries.strip_scope(l.op.name, TOWER_NAME)
+    summaries.scalar_summary(tag + '_raw', l)
+    summaries.scalar_summary(tag, loss_averages.average(l))
   return loss_averages_op
 
 
@@ -263,7 +255,7 @@ def learning_rate(global_step: tf.Tensor,
   lr = tf1.train.exponential_decay(INITIAL_LEARNING_RATE, global_step,
                                    decay_steps, LEARNING_RATE_DECAY_FACTOR,
                                    staircase=True)
-  scalar_summary('learning_rate', lr)
+  summaries.scalar_summary('learning_rate', lr)
   return lr
 
 
@@ -292,10 +284,10 @@ def apply_gradients(optimizer: tf1.train.Optimizer,
   apply_gradient_op = optimizer.apply_gradients(grads_and_vars,
                                                 global_step=global_step)
   for var in tf1.trainable_variables():
-    histogram_summary(var.op.name, var)
+    summaries.histogram_summary(var.op.name, var)
   for grad, var in grads_and_vars:
     if grad is not None:
-      histogram_summary(var.op.name + '/gradients', grad)
+      summaries.histogram_summary(var.op.name + '/gradients', grad)
   if not update_averages:
     return apply_gradient_op
   with tf.control_dependencies([apply_gradient_op]):
@@ -303,7 +295,7 @@ def apply_gradients(optimizer: tf1.train.Optimizer,
 
 
 def train(total_loss: tf.Tensor, global_step: tf.Tensor,
-          batch_size: int) -> tf.Operation:
+          batch_size: int = BATCH_SIZE) -> tf.Operation:
   """One step of plain gradient descent on total_loss, as in the tutorial.
 
   Args:

@@ -6,71 +6,40 @@ batch_size x num_gpus examples. Checkpoints carry the same variable names as
 cifar10.train's, so cifar10.eval scores them unchanged, and training resumes
 as cifar10.train does. On a machine with fewer GPUs, towers run on the CPU.
 """
-from typing import Callable, Optional
-
 import tensorflow as tf
 from absl import app, flags
 
-from cifar10 import input as cifar10_input
-from cifar10 import runtime
+from cifar10 import data
+from cifar10 import flags as cifar10_flags
 from cifar10 import towers
-from cifar10 import training
+from tfclassic import errors
+from tfclassic import flags as shared_flags
+from tfclassic import train_dir
+from tfclassic import training
 
+cifar10_flags.define_training_flags()
 flags.DEFINE_integer('num_gpus', 1, 'How many GPUs (towers) to use.')
-flags.adopt_module_key_flags(runtime)
-flags.adopt_module_key_flags(training)
+flags.adopt_module_key_flags(cifar10_flags)
+flags.adopt_module_key_flags(shared_flags)
 
 FLAGS = flags.FLAGS
 
 
-def _report_placement(num_gpus: int) -> None:
-  found = len(tf.config.list_physical_devices('GPU'))
-  if found < num_gpus:
-    towers_on_cpu = ('tower %d runs' % found if num_gpus - found == 1 else
-                     'towers %d..%d run' % (found, num_gpus - 1))
-    print('Asked for %d GPU%s, found %d: %s on the CPU (soft placement).'
-          % (num_gpus, 's' if num_gpus > 1 else '', found, towers_on_cpu),
-          flush=True)
-
-
-def build_tower_graph(tower_device: str = '/gpu:%d',
-                      wrap_optimizer: Optional[Callable] = None,
-                      replicas_per_step: int = 1
-                      ) -> tuple[training.TrainGraph, towers.TowerGraph]:
-  """The towers' training graph, also for a worker of a cluster.
-
-  Args:
-    tower_device: device of tower i, as a pattern.
-    wrap_optimizer: see towers.build_towers (synchronous replicas).
-    replicas_per_step: how many workers' batches one global step aggregates.
-
-  Returns:
-    The graph as run_training takes it, and the towers' parts.
-  """
-  _report_placement(FLAGS.num_gpus)
-  num_classes = runtime.num_classes()
-  batch = FLAGS.batch_size * FLAGS.num_gpus
-  with tf.device('/cpu:0'):
-    global_step = tf.compat.v1.train.get_or_create_global_step()
-  images, labels = cifar10_input.distorted_inputs(
-      FLAGS.data_dir, batch, FLAGS.num_preprocess_threads,
-      FLAGS.min_queue_fraction, num_classes)
-  examples_per_step = batch * replicas_per_step
-  graph = towers.build_towers(runtime.model_input(images), labels,
-                              FLAGS.num_gpus, global_step, num_classes,
-                              tower_device, examples_per_step, wrap_optimizer)
-  return training.TrainGraph(graph.train_op, graph.loss, examples_per_step,
-                             summary_op=graph.summary_op), graph
-
-
-def build_graph() -> training.TrainGraph:
-  """The towers' training graph on this machine's devices."""
-  return build_tower_graph()[0]
-
-
 def main(argv):
-  del argv
-  training.train_main(build_graph)
+  cifar10_flags.refuse_arguments(argv)
+  with errors.exit_on_error():
+    data.maybe_download_and_extract(FLAGS.data_dir, FLAGS.data_url)
+    train_dir.prepare_train_dir(FLAGS.train_dir, FLAGS.fresh)
+    towers.report_placement(FLAGS.num_gpus)
+    with tf.Graph().as_default():
+      graph, _ = towers.build_tower_train_graph(
+          cifar10_flags.train_input(FLAGS.seed), FLAGS.num_gpus,
+          cifar10_flags.model_options())
+      training.run_training(
+          graph.train_op, graph.loss, graph.examples_per_step,
+          shared_flags.train_config(), summary_op=graph.summary_op,
+          session_config=cifar10_flags.session_config(),
+          nan_advice=cifar10_flags.NAN_ADVICE)
 
 
 if __name__ == '__main__':

@@ -14,8 +14,6 @@ code is 1.
 The graph comes from cifar10.serving, as cifar10.export's does, so an
 exported model and this binary give the same probabilities.
 """
-import os
-import re
 import sys
 from typing import Sequence
 
@@ -23,58 +21,27 @@ import numpy as np
 import tensorflow as tf
 from absl import app, flags
 
-from cifar10 import input as cifar10_input
-from cifar10 import runtime
+from cifar10 import data
+from cifar10 import flags as cifar10_flags
 from cifar10 import serving
+from tfclassic import checkpoints
+from tfclassic import errors
+from tfclassic import flags as shared_flags
 
-tf1 = tf.compat.v1
-
+cifar10_flags.define_data_flags()
+cifar10_flags.define_model_flags()
+shared_flags.define_session_flags()
+cifar10_flags.define_checkpoint_flag()
 flags.DEFINE_integer('top_k', 3, 'How many of the most probable classes to '
                      'print per image.')
 flags.DEFINE_multi_string('record', [],
                           'FILE:INDEX: also classify record INDEX (from 0) '
                           'of the CIFAR-10 binary FILE (a path, or a file '
                           'name in --data_dir). Repeat for more records.')
-
-flags.adopt_module_key_flags(runtime)
-flags.adopt_module_key_flags(serving)
+flags.adopt_module_key_flags(cifar10_flags)
+flags.adopt_module_key_flags(shared_flags)
 
 FLAGS = flags.FLAGS
-
-def read_record(spec: str, data_dir: str,
-                num_classes: int) -> tuple[np.ndarray, int]:
-  """The image and label of a record given as FILE:INDEX.
-
-  Args:
-    spec: "FILE:INDEX"; FILE is a path, or a file name in data_dir's batches.
-    data_dir: as --data_dir.
-    num_classes: labels must be below this.
-
-  Returns:
-    (uint8 [32, 32, 3], label).
-
-  Raises:
-    ValueError: spec is not FILE:INDEX.
-    IndexError: no such record.
-    cifar10_input.DataError: the file is missing or not CIFAR-10 records.
-  """
-  filename, _, index = spec.rpartition(':')
-  if not filename or not re.fullmatch('-?[0-9]+', index):
-    raise ValueError('expected FILE:INDEX, e.g. test_batch.bin:0')
-  if not os.path.exists(filename):
-    in_data_dir = os.path.join(cifar10_input.find_batches_dir(data_dir),
-                               filename)
-    filename = in_data_dir if os.path.exists(in_data_dir) else filename
-  return cifar10_input.Cifar10Reader([filename], num_classes)[int(index)]
-
-
-def format_prediction(name: str, probabilities: np.ndarray,
-                      class_names: Sequence[str], top_k: int) -> str:
-  """"NAME: class p, class p, ..." with the top_k classes, most probable
-  first."""
-  top = np.argsort(-probabilities, kind='stable')[:top_k]
-  return '%s: %s' % (name, ', '.join(
-      '%s %.4f' % (class_names[c], probabilities[c]) for c in top))
 
 
 def predict(image_paths: Sequence[str], records: Sequence[str]) -> int:
@@ -89,12 +56,11 @@ def predict(image_paths: Sequence[str], records: Sequence[str]) -> int:
     on stderr).
 
   Raises:
-    runtime.UserError: nothing to classify, or no usable checkpoint.
+    errors.UserError: nothing to classify, or no usable checkpoint.
   """
   if not image_paths and not records:
-    raise runtime.UserError('Nothing to classify: give image files, or '
-                            '--record=FILE:INDEX for a record of a .bin file.')
-  class_names = cifar10_input.read_class_names(FLAGS.data_dir)
+    raise errors.UserError('Nothing to classify: give image files, or '
+                           '--record=FILE:INDEX for a record of a .bin file.')
   names, images, failures = [], [], 0
 
   def fail(name: str, why: str) -> None:
@@ -102,7 +68,10 @@ def predict(image_paths: Sequence[str], records: Sequence[str]) -> int:
     failures += 1
     print('Error: %s: %s' % (name, why), file=sys.stderr, flush=True)
 
-  with serving.Classifier(FLAGS.checkpoint_dir, len(class_names)) as classifier:
+  with serving.Classifier(FLAGS.checkpoint_dir, FLAGS.data_dir,
+                          cifar10_flags.model_options(),
+                          cifar10_flags.session_config()) as classifier:
+    class_names = classifier.class_names
     for path in image_paths:
       try:
         with open(path, 'rb') as f:
@@ -111,11 +80,13 @@ def predict(image_paths: Sequence[str], records: Sequence[str]) -> int:
       except OSError as e:
         fail(path, e.strerror or str(e))
       except tf.errors.InvalidArgumentError as e:
-        fail(path, 'cannot decode the image: %s' % serving.op_error_reason(e))
+        fail(path, 'cannot decode the image: %s'
+             % checkpoints.op_error_reason(e))
     for spec in records:
       try:
-        image, label = read_record(spec, FLAGS.data_dir, len(class_names))
-      except (ValueError, IndexError, cifar10_input.DataError) as e:
+        image, label = data.read_record(spec, FLAGS.data_dir,
+                                        len(class_names))
+      except (ValueError, IndexError, errors.DataError) as e:
         fail(spec, str(e))
         continue
       images.append(image)
@@ -124,12 +95,12 @@ def predict(image_paths: Sequence[str], records: Sequence[str]) -> int:
       probabilities = classifier.probabilities(np.stack(images),
                                                FLAGS.batch_size)
       for name, row in zip(names, probabilities):
-        print(format_prediction(name, row, class_names, FLAGS.top_k))
+        print(serving.format_prediction(name, row, class_names, FLAGS.top_k))
   return failures
 
 
 def main(argv: list[str]) -> int:
-  with runtime.exit_on_user_error():
+  with errors.exit_on_error():
     return 1 if predict(argv[1:], FLAGS.record) else 0
 
 

@@ -1,29 +1,32 @@
 """A trained model as a function of images: restore, preprocess, classify.
 
-What cifar10.eval, cifar10.predict and cifar10.export share: the
---checkpoint_dir flag, restoring a checkpoint's moving-average weights with
-clear errors, and the graph from uint8 32x32 images to class probabilities
-(the same preprocessing as evaluation), so that predict and an exported model
-give the same probabilities.
+What cifar10.eval, cifar10.predict and cifar10.export share: restoring a
+checkpoint's moving-average weights with clear errors, and the graph from
+uint8 32x32 images to class probabilities (the same preprocessing as
+evaluation), so that predict and an exported model give the same
+probabilities.
 """
+from typing import Optional, Sequence
+
 import numpy as np
 import tensorflow as tf
-from absl import flags
 
-from cifar10 import input as cifar10_input
+from cifar10 import data
 from cifar10 import model
-from cifar10 import runtime
+from cifar10 import preprocessing
+from cifar10 import records
+from tfclassic import checkpoints
+from tfclassic import errors
+from tfclassic import session
 
 tf1 = tf.compat.v1
 
-flags.DEFINE_string('checkpoint_dir', '/tmp/cifar10_train',
-                    'The train_dir whose checkpoints are used.')
-
-FLAGS = flags.FLAGS
-
 # The shape of one record's image, which the exported model takes too.
-RECORD_SHAPE = [cifar10_input.ORIGINAL_SIZE, cifar10_input.ORIGINAL_SIZE,
-                cifar10_input.DEPTH]
+RECORD_SHAPE = [records.ORIGINAL_SIZE, records.ORIGINAL_SIZE, records.DEPTH]
+# The variable whose size is the number of classes.
+CLASSES_VARIABLE = 'softmax_linear/biases'
+# The command named when there is no checkpoint.
+TRAIN_COMMAND = 'python -m cifar10.train'
 
 
 def resize_image(image: tf.Tensor) -> tf.Tensor:
@@ -54,12 +57,14 @@ def decode_image(contents: tf.Tensor) -> tf.Tensor:
   Returns:
     uint8 [32, 32, 3].
   """
-  image = tf.io.decode_image(contents, channels=cifar10_input.DEPTH,
+  image = tf.io.decode_image(contents, channels=records.DEPTH,
                              expand_animations=False)
   return resize_image(image)
 
 
-def class_probabilities(images: tf.Tensor, num_classes: int) -> tf.Tensor:
+def class_probabilities(images: tf.Tensor, num_classes: int,
+                        options: model.ModelOptions = model.ModelOptions()
+                        ) -> tf.Tensor:
   """The model's class probabilities for 32x32 images, preprocessing included.
 
   Builds the model's variables: call it once in a fresh graph, then
@@ -68,117 +73,114 @@ def class_probabilities(images: tf.Tensor, num_classes: int) -> tf.Tensor:
   Args:
     images: uint8 [N, 32, 32, 3], e.g. records or decode_image() results.
     num_classes: the model's number of classes.
+    options: how the model is computed.
 
   Returns:
     float32 [N, num_classes].
   """
   with tf1.name_scope('preprocess'):
-    preprocessed = tf.map_fn(cifar10_input.eval_image,
+    preprocessed = tf.map_fn(preprocessing.eval_image,
                              tf.cast(images, tf.float32))
-  logits = model.inference(runtime.model_input(preprocessed), num_classes)
+  logits = model.configured_inference(preprocessed, num_classes, options)
   return tf.nn.softmax(tf.cast(logits, tf.float32))
 
 
-def op_error_reason(error: tf.errors.OpError) -> str:
-  """The reason a graph op failed, e.g. "Invalid PNG data, size 200".
-
-  It is the message's last unindented line: the lines before it place the op
-  in the graph and the program, those after it are indented.
-  """
-  return [line for line in error.message.splitlines()
-          if line and not line[0].isspace()][-1]
-
-
-def latest_checkpoint(checkpoint_dir: str) -> str:
-  """The newest checkpoint in checkpoint_dir.
+def check_num_classes(checkpoint: str, num_classes: int,
+                      data_dir: str) -> None:
+  """Refuses a checkpoint of another number of classes than data_dir names,
+  saying which --data_dir to pass.
 
   Raises:
-    runtime.UserError: there is none.
+    errors.UserError: the numbers differ.
   """
-  checkpoint = tf1.train.latest_checkpoint(checkpoint_dir)
-  if checkpoint is None:
-    raise runtime.UserError(
-        'No checkpoint found in %s. Train first (python -m cifar10.train '
-        '--train_dir=%s) or point --checkpoint_dir at a train_dir.'
-        % (checkpoint_dir, checkpoint_dir))
-  return checkpoint
+  saved = tf.train.load_checkpoint(checkpoint).get_variable_to_shape_map()
+  saved_classes = saved.get(CLASSES_VARIABLE, [num_classes])[0]
+  if saved_classes != num_classes:
+    raise errors.UserError(
+        '%s has %d classes, but --data_dir=%s names %d: pass the --data_dir '
+        'the model was trained on (its batches.meta.txt gives the classes).'
+        % (checkpoint, saved_classes, data_dir, num_classes))
 
 
-def restore(saver: tf1.train.Saver, sess: tf1.Session, checkpoint: str,
-            num_classes: int) -> None:
-  """Restores a checkpoint, explaining in one message why it cannot be.
+def average_weights_restorer() -> checkpoints.Restorer:
+  """Restores checkpoints' moving averages into the model weights: build it
+  after the model, in its graph."""
+  return checkpoints.Restorer(model.variables_to_restore())
+
+
+def restore_average_weights(sess: tf1.Session,
+                            restorer: checkpoints.Restorer, checkpoint: str,
+                            num_classes: int, data_dir: str) -> None:
+  """Restores a checkpoint's moving averages, explaining in one message why
+  it cannot be.
 
   Args:
-    saver: made with model.variables_to_restore().
-    sess: a session of the saver's graph.
+    sess: a session of the restorer's graph.
+    restorer: from average_weights_restorer().
     checkpoint: the checkpoint's path.
-    num_classes: the graph's number of classes, to say so if the checkpoint
-      has another.
+    num_classes: the graph's number of classes.
+    data_dir: where they come from, named if the checkpoint has another.
 
   Raises:
-    runtime.UserError: the checkpoint is corrupt or of another model.
+    errors.UserError: the checkpoint is corrupt, truncated, of another
+      number of classes or of another model.
   """
   try:
-    saved_shapes = tf.train.load_checkpoint(
-        checkpoint).get_variable_to_shape_map()
-    saved_classes = saved_shapes.get('softmax_linear/biases', [num_classes])
-    if saved_classes[0] != num_classes:
-      raise runtime.UserError(
-          '%s has %d classes, but --data_dir=%s names %d: pass the --data_dir '
-          'the model was trained on (its batches.meta.txt gives the classes).'
-          % (checkpoint, saved_classes[0], FLAGS.data_dir, num_classes))
-    saver.restore(sess, checkpoint)
-  except (tf.errors.DataLossError, tf.errors.OutOfRangeError,
-          IndexError) as e:
-    raise runtime.UserError('%s is corrupt or truncated: %s'
-                            % (checkpoint, e)) from e
-  except (tf.errors.NotFoundError, tf.errors.InvalidArgumentError) as e:
-    raise runtime.UserError(
-        '%s does not match this model (was it written by another model or '
-        '--use_fp16 setting?): %s' % (checkpoint, op_error_reason(e))) from e
+    check_num_classes(checkpoint, num_classes, data_dir)
+  except (tf.errors.DataLossError, tf.errors.OutOfRangeError) as e:
+    raise errors.UserError('%s is corrupt or truncated: %s' % (
+        checkpoint, checkpoints.op_error_reason(e))) from e
+  restorer.restore(sess, checkpoint)
 
 
-def restore_average_weights(sess: tf1.Session, checkpoint_dir: str,
-                            num_classes: int) -> str:
-  """Restores the latest checkpoint's moving averages into the model weights.
-
-  Args:
-    sess: a session of the graph class_probabilities() was built in.
-    checkpoint_dir: a train_dir.
-    num_classes: the graph's number of classes.
-
-  Returns:
-    The checkpoint's path.
-
-  Raises:
-    runtime.UserError: no checkpoint, or one that cannot be restored.
-  """
-  checkpoint = latest_checkpoint(checkpoint_dir)
-  restore(tf1.train.Saver(model.variables_to_restore()), sess, checkpoint,
-          num_classes)
-  return checkpoint
+def format_prediction(name: str, probabilities: np.ndarray,
+                      class_names: Sequence[str], top_k: int) -> str:
+  """"NAME: class p, class p, ..." with the top_k classes, most probable
+  first."""
+  top = np.argsort(-probabilities, kind='stable')[:top_k]
+  return '%s: %s' % (name, ', '.join(
+      '%s %.4f' % (class_names[c], probabilities[c]) for c in top))
 
 
 class Classifier:
-  """A checkpoint's model in its own graph and session, fed from numpy."""
+  """A checkpoint's model in its own graph and session, fed from numpy.
 
-  def __init__(self, checkpoint_dir: str, num_classes: int):
-    """Builds the graph and restores the moving-average weights.
+  Attributes:
+    checkpoint: the checkpoint restored.
+    class_names: the classes, from data_dir.
+  """
+
+  def __init__(self, checkpoint_dir: str, data_dir: str,
+               options: model.ModelOptions = model.ModelOptions(),
+               session_config: Optional[tf1.ConfigProto] = None):
+    """Builds the graph and restores the latest checkpoint's moving averages.
+
+    Args:
+      checkpoint_dir: a train_dir.
+      data_dir: its batches.meta.txt gives the classes and their number.
+      options: how the model is computed.
+      session_config: of the Session; default tfclassic's.
 
     Raises:
-      runtime.UserError: see restore_average_weights().
+      errors.UserError: no checkpoint, or one that cannot be restored.
     """
+    self.class_names = data.read_class_names(data_dir)
     self._graph = tf.Graph()
     with self._graph.as_default():
       self._contents = tf1.placeholder(tf.string, [])
       self._decoded = decode_image(self._contents)
       self._images = tf1.placeholder(tf.uint8, [None] + RECORD_SHAPE)
-      self._probabilities = class_probabilities(self._images, num_classes)
-      self._sess = tf1.Session(config=runtime.session_config())
+      self._probabilities = class_probabilities(
+          self._images, len(self.class_names), options)
+      restorer = average_weights_restorer()
+      self.checkpoint = checkpoints.latest_checkpoint(
+          checkpoint_dir, TRAIN_COMMAND)
+      self._sess = tf1.Session(
+          config=session_config or session.session_config())
       try:
-        self.checkpoint = restore_average_weights(self._sess, checkpoint_dir,
-                                                  num_classes)
-      except runtime.UserError:
+        restore_average_weights(self._sess, restorer, self.checkpoint,
+                                len(self.class_names), data_dir)
+      except errors.UserError:
         self._sess.close()
         raise
 
@@ -197,7 +199,7 @@ class Classifier:
     return self._sess.run(self._decoded, {self._contents: contents})
 
   def probabilities(self, images: np.ndarray,
-                    batch_size: int = 128) -> np.ndarray:
+                    batch_size: int = model.BATCH_SIZE) -> np.ndarray:
     """Class probabilities [N, num_classes] of uint8 images [N, 32, 32, 3]."""
     return np.concatenate(
         [self._sess.run(self._probabilities,

@@ -12,11 +12,14 @@ with ".../avg/biased does not exist"), the learning rate decays per example
 rather than per step, and the logged loss is the mean over towers.
 """
 from dataclasses import dataclass
-from typing import Callable
+from typing import Callable, Optional
 
 import tensorflow as tf
 
+from cifar10 import inputs
 from cifar10 import model
+from cifar10 import train_graph
+from tfclassic import summaries
 
 tf1 = tf.compat.v1
 
@@ -39,12 +42,21 @@ class TowerGraph:
   optimizer: tf1.train.Optimizer
 
 
+# A function of (optimizer, the weights' moving averages) that returns the
+# optimizer applying the gradients and updating those averages (for
+# synchronous replicas).
+WrapOptimizer = Callable[[tf1.train.Optimizer,
+                          tf1.train.ExponentialMovingAverage],
+                         tf1.train.Optimizer]
+
+
 def tower_name(index: int) -> str:
   return '%s_%d' % (model.TOWER_NAME, index)
 
 
 def tower_loss(scope: str, images: tf.Tensor, labels: tf.Tensor,
-               num_classes: int = model.NUM_CLASSES
+               num_classes: int = model.NUM_CLASSES,
+               options: model.ModelOptions = model.ModelOptions()
                ) -> tuple[tf.Tensor, list[tf.Tensor]]:
   """Builds one tower's model and loss.
 
@@ -54,12 +66,14 @@ def tower_loss(scope: str, images: tf.Tensor, labels: tf.Tensor,
     images: the tower's slice of the batch.
     labels: its labels.
     num_classes: classes of the model.
+    options: how the model is computed.
 
   Returns:
     total_loss: the tower's cross-entropy plus weight decay.
     losses: the terms of total_loss.
   """
-  total_loss = model.loss(model.inference(images, num_classes), labels, scope)
+  logits = model.configured_inference(images, num_classes, options)
+  total_loss = model.loss(logits, labels, scope)
   return total_loss, tf1.get_collection(model.LOSSES_COLLECTION, scope)
 
 
@@ -84,7 +98,7 @@ def average_gradients(tower_grads: list[list[tuple]]) -> list[tuple]:
 def _mean_over_towers(tensors: list[tf.Tensor]) -> tf.Tensor:
   """The mean of one loss term over towers, named as the term is in a
   single-device graph, so summaries and checkpoints keep the same names."""
-  name = model.summary_tag(tensors[0])
+  name = summaries.strip_scope(tensors[0].op.name, model.TOWER_NAME)
   return tf.reduce_mean(tf.stack(tensors), name=name)
 
 
@@ -92,8 +106,10 @@ def build_towers(images: tf.Tensor, labels: tf.Tensor, num_towers: int,
                  global_step: tf.Tensor,
                  num_classes: int = model.NUM_CLASSES,
                  device: str = '/gpu:%d',
-                 examples_per_step: int | None = None,
-                 wrap_optimizer: Callable | None = None) -> TowerGraph:
+                 examples_per_step: Optional[int] = None,
+                 wrap_optimizer: Optional[WrapOptimizer] = None,
+                 options: model.ModelOptions = model.ModelOptions()
+                 ) -> TowerGraph:
   """Splits the batch over num_towers towers and builds one training step.
 
   Args:
@@ -108,6 +124,7 @@ def build_towers(images: tf.Tensor, labels: tf.Tensor, num_towers: int,
     wrap_optimizer: for synchronous replicas: called as
       wrap_optimizer(optimizer, model.weight_averages(global_step)), returns
       an optimizer that applies the gradients and updates those averages.
+    options: how the model is computed.
 
   Returns:
     A TowerGraph.
@@ -123,7 +140,7 @@ def build_towers(images: tf.Tensor, labels: tf.Tensor, num_towers: int,
     for i in range(num_towers):
       with tf.device(device % i), tf1.name_scope(tower_name(i)) as scope:
         total, terms = tower_loss(scope, image_slices[i], label_slices[i],
-                                  num_classes)
+                                  num_classes, options)
         tf1.get_variable_scope().reuse_variables()
         tower_grads.append(optimizer.compute_gradients(total))
         tower_totals.append(total)
@@ -146,3 +163,54 @@ def build_towers(images: tf.Tensor, labels: tf.Tensor, num_towers: int,
                     grads_and_vars=grads_and_vars,
                     summary_op=tf1.summary.merge(summaries),
                     optimizer=optimizer)
+
+
+def report_placement(num_towers: int) -> None:
+  """Says once where the towers run when there are fewer GPUs than towers."""
+  found = len(tf.config.list_physical_devices('GPU'))
+  if found < num_towers:
+    towers_on_cpu = ('tower %d runs' % found if num_towers - found == 1 else
+                     'towers %d..%d run' % (found, num_towers - 1))
+    print('Asked for %d GPU%s, found %d: %s on the CPU (soft placement).'
+          % (num_towers, 's' if num_towers > 1 else '', found, towers_on_cpu),
+          flush=True)
+
+
+def build_tower_train_graph(train_input: inputs.TrainInput, num_towers: int,
+                            options: model.ModelOptions = model.ModelOptions(),
+                            device: str = '/gpu:%d',
+                            wrap_optimizer: Optional[WrapOptimizer] = None,
+                            replicas_per_step: int = 1
+                            ) -> tuple[train_graph.TrainGraph, TowerGraph]:
+  """The towers' training graph, fed by one input queue on the CPU.
+
+  Each step reads num_towers batches of train_input.batch_size and gives
+  each tower one. multi_gpu_train runs it; each worker of dist_train runs it
+  under its replica_device_setter.
+
+  Args:
+    train_input: what to read; its seed also seeds the graph.
+    num_towers: towers (GPUs).
+    options: how the model is computed.
+    device: device of tower i, as a pattern.
+    wrap_optimizer: see build_towers (synchronous replicas).
+    replicas_per_step: how many workers' batches one global step
+      aggregates.
+
+  Returns:
+    The graph as run_training takes it, and the towers' parts.
+
+  Raises:
+    DataError: if the data files are missing or malformed.
+  """
+  tf1.set_random_seed(train_input.seed)
+  batch = train_input.batch_size * num_towers
+  with tf.device('/cpu:0'):
+    global_step = tf1.train.get_or_create_global_step()
+  images, labels = train_input.queue(batch)
+  examples_per_step = batch * replicas_per_step
+  graph = build_towers(images, labels, num_towers, global_step,
+                       train_input.num_classes, device, examples_per_step,
+                       wrap_optimizer, options)
+  return train_graph.TrainGraph(graph.train_op, graph.loss, examples_per_step,
+                                summary_op=graph.summary_op), graph

@@ -6,49 +6,39 @@ starts over. Watch it with `tensorboard --logdir /tmp/cifar10_train`.
 import tensorflow as tf
 from absl import app, flags
 
-from cifar10 import input as cifar10_input
-from cifar10 import model
-from cifar10 import runtime
-from cifar10 import training
+from cifar10 import data
+from cifar10 import flags as cifar10_flags
+from cifar10 import train_graph
+from tfclassic import errors
+from tfclassic import flags as shared_flags
+from tfclassic import train_dir
+from tfclassic import training
 
+cifar10_flags.define_training_flags()
 flags.DEFINE_enum('input', 'queue', ['queue', 'feed'],
                   'queue: the tutorial\'s reader threads and shuffling '
                   'queue. feed: batches read with numpy (Cifar10Reader) and '
                   'fed through placeholders, as in the per-example style.')
-
-flags.adopt_module_key_flags(runtime)
-flags.adopt_module_key_flags(training)
+flags.adopt_module_key_flags(cifar10_flags)
+flags.adopt_module_key_flags(shared_flags)
 
 FLAGS = flags.FLAGS
 
 
-def build_graph() -> training.TrainGraph:
-  """The single-device training graph."""
-  global_step = tf.compat.v1.train.get_or_create_global_step()
-  num_classes = runtime.num_classes()
-  feed_fn = None
-  if FLAGS.input == 'queue':
-    images, labels = cifar10_input.distorted_inputs(
-        FLAGS.data_dir, FLAGS.batch_size, FLAGS.num_preprocess_threads,
-        FLAGS.min_queue_fraction, num_classes)
-  else:
-    reader = cifar10_input.Cifar10Reader(
-        cifar10_input.data_files(FLAGS.data_dir), num_classes)
-    image_input, labels, images = cifar10_input.distorted_feed_inputs()
-    batches = reader.batches(FLAGS.batch_size)
-
-    def feed_fn() -> dict:
-      batch_images, batch_labels = next(batches)
-      return {image_input: batch_images, labels: batch_labels}
-  logits = model.inference(runtime.model_input(images), num_classes)
-  loss = model.loss(logits, labels)
-  train_op = model.train(loss, global_step, FLAGS.batch_size)
-  return training.TrainGraph(train_op, loss, FLAGS.batch_size, feed_fn)
-
-
 def main(argv):
-  del argv
-  training.train_main(build_graph)
+  cifar10_flags.refuse_arguments(argv)
+  with errors.exit_on_error():
+    data.maybe_download_and_extract(FLAGS.data_dir, FLAGS.data_url)
+    train_dir.prepare_train_dir(FLAGS.train_dir, FLAGS.fresh)
+    with tf.Graph().as_default():
+      graph = train_graph.build_train_graph(
+          cifar10_flags.train_input(FLAGS.seed), cifar10_flags.model_options(),
+          feed=FLAGS.input == 'feed')
+      training.run_training(
+          graph.train_op, graph.loss, graph.examples_per_step,
+          shared_flags.train_config(), feed_fn=graph.feed_fn,
+          session_config=cifar10_flags.session_config(),
+          nan_advice=cifar10_flags.NAN_ADVICE)
 
 
 if __name__ == '__main__':

@@ -1,14 +1,13 @@
-"""The gradient-descent loop shared by linear.train and linear.sweep, and the
-sweep's judgement of each run (flag-free, so tests and other code can import
-it)."""
+"""The gradient-descent loop of linear.sweep in a plain Session, and its
+judgement of each run (flag-free, so tests and other code can import it)."""
 
 import math
 from typing import Callable, List, NamedTuple, Optional
 
 import numpy as np
+import tensorflow as tf
 
 from linear import model
-from linear.quiet_tf import tf
 
 
 # Final loss under which a run counts as converged (float32 reaches ~1e-11).
@@ -41,7 +40,7 @@ def fit(learning_rate: float, steps: int, log_every: int = 0,
   """
   with tf.Graph().as_default():
     graph = model.build(learning_rate)
-    feed = {graph.x: model.X_TRAIN, graph.y: model.Y_TRAIN}
+    feed = graph.feed()
     with tf.compat.v1.Session() as sess:
       sess.run(graph.init)
 

@@ -7,8 +7,11 @@ tutorial, whose exact solution is W = -1, b = 1.
 from typing import NamedTuple, Sequence
 
 import numpy as np
+import tensorflow as tf
 
-from linear.quiet_tf import tf
+from tfclassic import summaries
+
+tf1 = tf.compat.v1
 
 X_TRAIN = (1.0, 2.0, 3.0, 4.0)
 Y_TRAIN = (0.0, -1.0, -2.0, -3.0)
@@ -25,10 +28,16 @@ class LinearGraph(NamedTuple):
   loss: tf.Tensor
   train: tf.Operation
   init: tf.Operation
+  global_step: tf.Variable
+
+  def feed(self) -> dict:
+    """The tutorial's training data, for the placeholders."""
+    return {self.x: X_TRAIN, self.y: Y_TRAIN}
 
 
 def build(learning_rate: float) -> LinearGraph:
-  """Adds the model, loss and GradientDescentOptimizer step to the graph.
+  """Adds the model, loss, summaries and GradientDescentOptimizer step
+  (which counts the global step) to the graph.
 
   Args:
     learning_rate: gradient-descent step size.
@@ -36,16 +45,20 @@ def build(learning_rate: float) -> LinearGraph:
   Returns:
     The graph's placeholders, variables and ops.
   """
+  global_step = tf1.train.get_or_create_global_step()
   W = tf.Variable([INITIAL_W], dtype=tf.float32, name='W')
   b = tf.Variable([INITIAL_B], dtype=tf.float32, name='b')
-  x = tf.compat.v1.placeholder(tf.float32, name='x')
-  y = tf.compat.v1.placeholder(tf.float32, name='y')
+  x = tf1.placeholder(tf.float32, name='x')
+  y = tf1.placeholder(tf.float32, name='y')
   linear_model = W * x + b
   loss = tf.reduce_sum(tf.square(linear_model - y), name='loss')
-  optimizer = tf.compat.v1.train.GradientDescentOptimizer(learning_rate)
+  for name, value in [('loss', loss), ('W', W[0]), ('b', b[0])]:
+    summaries.scalar_summary(name, value)
+  optimizer = tf1.train.GradientDescentOptimizer(learning_rate)
   return LinearGraph(x=x, y=y, W=W, b=b, loss=loss,
-                     train=optimizer.minimize(loss),
-                     init=tf.compat.v1.global_variables_initializer())
+                     train=optimizer.minimize(loss, global_step=global_step),
+                     init=tf1.global_variables_initializer(),
+                     global_step=global_step)
 
 
 def loss_hessian(x: Sequence[float] = X_TRAIN) -> np.ndarray:

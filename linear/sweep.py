@@ -1,6 +1,6 @@
 """Runs the linear fit at several learning rates and judges each run.
 
-  python -m linear.sweep [--rates=0.001,0.01,0.04] [--steps=1000]
+  python -m linear.sweep [--rates=0.001,0.01,0.04] [--max_steps=1000]
 
 Prints the analytic stability bound lr < 2 / lambda_max of the loss Hessian,
 then one row per rate: final W, b, loss and a verdict.
@@ -16,7 +16,8 @@ DEFAULT_RATES = ['0.001', '0.005', '0.01', '0.02', '0.03', '0.04']
 
 flags.DEFINE_list('rates', DEFAULT_RATES,
                   'Comma-separated learning rates to try.')
-flags.DEFINE_integer('steps', 1000, 'Gradient-descent steps per rate.')
+flags.DEFINE_integer('max_steps', 1000, 'Gradient-descent steps per rate.')
+flags.DEFINE_alias('steps', 'max_steps')
 flags.DEFINE_float('converged_loss', fit.CONVERGED_LOSS,
                    'A run whose final loss is below this has converged.')
 
@@ -32,7 +33,7 @@ def main(argv):
   print(f'Stability bound: lr < 2/lambda_max = {bound:.4g} '
         f'(lambda_max {2 / bound:.3f} of the loss Hessian)')
   print(f'{"rate":>8} {"W":>13} {"b":>13} {"loss":>13}  verdict')
-  for rate, result, judged in fit.sweep(rates, FLAGS.steps,
+  for rate, result, judged in fit.sweep(rates, FLAGS.max_steps,
                                         FLAGS.converged_loss):
     side = 'below' if rate < bound else 'above'
     print(f'{rate:>8g} {float(result.W[0]):>13.6g} '

@@ -1,32 +1,57 @@
 """Fits y = W*x + b as in "Getting Started: tf.train API".
 
-  python -m linear.train --learning_rate=0.01 --steps=1000 --log_every=100
+  python -m linear.train --max_steps=1000 --log_frequency=100
 
-ends near W = -1, b = 1 with loss about 5.7e-11.
+ends near W = -1, b = 1 with the tutorial's loss. Like every training
+binary it resumes from --train_dir (--fresh starts over) and saves a
+checkpoint when Ctrl-C stops it.
 """
-
+import tensorflow as tf
 from absl import app, flags
 
-from linear import fit
+from linear import model
+from linear import steps
+from tfclassic import checkpoints
+from tfclassic import errors
+from tfclassic import flags as shared_flags
+from tfclassic import train_dir
+from tfclassic import training
+
+tf1 = tf.compat.v1
+
+DEFAULT_TRAIN_DIR = '/tmp/linear_train'
+MAX_STEPS = 1000
+LOG_FREQUENCY = 100
+# The tutorial's data is the four points of every step.
+EXAMPLES_PER_STEP = len(model.X_TRAIN)
+
+shared_flags.define_train_flags(DEFAULT_TRAIN_DIR, MAX_STEPS,
+                                log_frequency=LOG_FREQUENCY,
+                                save_summaries_steps=LOG_FREQUENCY)
+flags.DEFINE_alias('steps', 'max_steps')
+flags.DEFINE_alias('log_every', 'log_frequency')
+flags.DEFINE_float('learning_rate', 0.01, 'GradientDescentOptimizer step.')
+flags.adopt_module_key_flags(shared_flags)
 
 FLAGS = flags.FLAGS
-
-flags.DEFINE_float('learning_rate', 0.01, 'GradientDescentOptimizer step.')
-flags.DEFINE_integer('steps', 1000, 'Number of gradient-descent steps.')
-flags.DEFINE_integer('log_every', 100,
-                     'Print W, b and loss at the start and every N steps.')
-
-
-def _print(step, W, b, loss):
-  print(f'step {step}: W: {W} b: {b} loss: {float(loss):.6g}', flush=True)
 
 
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f'unexpected arguments: {argv[1:]}')
-  result = fit.fit(FLAGS.learning_rate, FLAGS.steps, FLAGS.log_every,
-                   _print)
-  print(f'W: {result.W} b: {result.b} loss: {result.loss:.6g}')
+  with errors.exit_on_error():
+    config = shared_flags.train_config()
+    train_dir.prepare_train_dir(config.train_dir, FLAGS.fresh)
+    with tf.Graph().as_default():
+      graph = model.build(FLAGS.learning_rate)
+      restorer = checkpoints.Restorer([graph.W, graph.b])
+      if training.run_training(
+          graph.train, graph.loss, EXAMPLES_PER_STEP, config,
+          step_fn=steps.LoggingStep(graph, config.log_frequency),
+          nan_advice=' (--learning_rate)'):
+        print(steps.values_line(*steps.restored_values(
+            restorer, checkpoints.latest_checkpoint(config.train_dir),
+            graph)))
 
 
 if __name__ == '__main__':

@@ -2,3 +2,4 @@
 
 Also the from-scratch numpy two-layer network ("ゼロから作るDeep Learning").
 """
+import tfclassic  # noqa: F401  (imports TensorFlow quietly, once)

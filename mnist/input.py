@@ -9,18 +9,15 @@ Two ways to feed a model, as in the TF 1 tutorials:
 
 import collections
 import gzip
-import hashlib
-import http.client
 import os
-import tempfile
-import urllib.error
-import urllib.request
 import zlib
 from typing import Dict, List, Mapping, NamedTuple, Optional, Tuple
 
 import numpy as np
+import tensorflow as tf
 
-from mnist.quiet_tf import tf
+from tfclassic import download
+from tfclassic.errors import DataError, UserError
 
 # Mirror used by the TF tutorials' input_data.py.
 SOURCE_URL = 'https://storage.googleapis.com/cvdf-datasets/mnist/'
@@ -51,16 +48,16 @@ VALIDATION_SIZE = 5000
 DOWNLOAD_TIMEOUT_SECS = 30
 # Examples kept in the training shuffle queue; 10k mixes well within RAM.
 MIN_AFTER_DEQUEUE = 10000
-# Records per reader op. Read one at a time, batches of 100 came 21.1 ms
-# apart (the softmax step takes 0.8 ms); 100 per op, 1.0 ms; 1000, 0.8 ms.
+# Records per reader op: read one at a time, the reader, not the model, set
+# the pace of the small models (docs/performance.md).
 READ_RECORDS = 1000
 
 
-class IdxError(ValueError):
+class IdxError(DataError):
   """An IDX file is malformed, truncated or inconsistent with its partner."""
 
 
-class DataUnavailableError(RuntimeError):
+class DataUnavailableError(DataError):
   """MNIST files are missing and could not be downloaded."""
 
 
@@ -203,8 +200,8 @@ class DataSet:
                     .astype(np.float32) / 255.0)
     self._labels = labels
     self._num_examples = len(images)
-    # Shuffling permutes this index, not the images: reordering all 55000
-    # images took 290 ms an epoch, +0.5 ms on each 1 ms softmax step.
+    # Shuffling permutes this index, not the images: copying all 55000
+    # images at each epoch start would cost more than many softmax steps.
     self._order = np.arange(self._num_examples)
     self._epochs_completed = 0
     self._index_in_epoch = 0
@@ -249,10 +246,13 @@ class DataSet:
     Returns:
       (images [batch_size, 784], labels [batch_size] or [batch_size, 10]),
       copies.
+
+    Raises:
+      UserError: batch_size is not in 1..num_examples.
     """
     if not 0 < batch_size <= self._num_examples:
-      raise ValueError(f'batch_size {batch_size} must be in 1..'
-                       f'{self._num_examples}')
+      raise UserError(f'batch_size {batch_size} must be in 1..'
+                      f'{self._num_examples}, the number of examples')
     start = self._index_in_epoch
     if self._epochs_completed == 0 and start == 0 and shuffle:
       self._shuffle()
@@ -287,7 +287,7 @@ def read_data_sets(data_dir: str, one_hot: bool = False,
 
   Raises:
     IdxError: a file is malformed, naming it.
-    ValueError: validation_size out of range.
+    UserError: validation_size out of range.
   """
   def load(images_name, labels_name):
     images_path = os.path.join(data_dir, images_name)
@@ -299,8 +299,8 @@ def read_data_sets(data_dir: str, one_hot: bool = False,
   train_images, train_labels = load(TRAIN_IMAGES, TRAIN_LABELS)
   test_images, test_labels = load(TEST_IMAGES, TEST_LABELS)
   if not 0 <= validation_size <= len(train_images):
-    raise ValueError(f'validation_size {validation_size} must be in 0..'
-                     f'{len(train_images)}')
+    raise UserError(f'validation_size {validation_size} must be in 0..'
+                    f'{len(train_images)}, the number of training examples')
 
   def sub_seed(offset):
     return None if seed is None else seed + offset
@@ -369,8 +369,8 @@ def train_inputs(data_dir: str, batch_size: int,
   # One enqueue thread: the two readers advance together only when a single
   # thread runs both reads, otherwise images and labels could pair wrongly.
   # The queue holds uint8 pixels: a quarter of the memory of floats, and
-  # softmax's batch of 100 came 0.80 instead of 0.92 ms apart (the input
-  # mode's mean). Room for a whole read on top: 0.68 instead of 0.80 ms.
+  # less to copy per batch. Room for a whole read on top keeps the reader
+  # from waiting for the batches to drain.
   images, labels = tf.compat.v1.train.shuffle_batch(
       [images, labels], batch_size=batch_size, num_threads=1,
       capacity=min_after_dequeue + READ_RECORDS + 3 * batch_size,
@@ -403,37 +403,6 @@ def eval_inputs(data_dir: str,
   return _scale(images), labels
 
 
-def _md5_uncompressed(path: str) -> str:
-  digest = hashlib.md5()
-  with gzip.open(path, 'rb') as f:
-    for chunk in iter(lambda: f.read(1 << 20), b''):
-      digest.update(chunk)
-  return digest.hexdigest()
-
-
-def _download(url: str, dest: str, md5: str):
-  """Fetches `url` to `dest` via a temporary file renamed only when valid."""
-  fd, tmp = tempfile.mkstemp(dir=os.path.dirname(dest),
-                             prefix=os.path.basename(dest) + '.',
-                             suffix='.part')
-  try:
-    with os.fdopen(fd, 'wb') as out, urllib.request.urlopen(
-            url, timeout=DOWNLOAD_TIMEOUT_SECS) as response:
-      for chunk in iter(lambda: response.read(1 << 20), b''):
-        out.write(chunk)
-    try:
-      found = _md5_uncompressed(tmp)
-    except (OSError, EOFError, zlib.error) as e:
-      raise IOError(f'{url} is not a complete gzip file ({e})') from None
-    if found != md5:
-      raise IOError(f'{url}: checksum {found} of the uncompressed '
-                    f'content, expected {md5}')
-    os.replace(tmp, dest)
-  finally:
-    if os.path.exists(tmp):
-      os.remove(tmp)
-
-
 def maybe_download(data_dir: str, source_url: str = SOURCE_URL,
                    checksums: Mapping[str, str] = CHECKSUMS) -> List[str]:
   """Downloads whichever of the MNIST files are not yet in `data_dir`.
@@ -462,9 +431,9 @@ def maybe_download(data_dir: str, source_url: str = SOURCE_URL,
     if os.path.exists(dest):
       continue
     try:
-      _download(base + name, dest, md5)
-    except (OSError, urllib.error.URLError,
-            http.client.HTTPException) as e:
+      download.download(base + name, dest, md5, gunzip_md5=True,
+                        timeout=DOWNLOAD_TIMEOUT_SECS)
+    except (OSError, DataError) as e:
       failures[name] = str(getattr(e, 'reason', e)) or type(e).__name__
   if failures:
     reasons = set(failures.values())

@@ -11,7 +11,9 @@ Models, with the tutorials' hyperparameters in `HPARAMS`:
 import math
 from typing import NamedTuple, Optional, Tuple
 
-from mnist.quiet_tf import tf
+import tensorflow as tf
+
+from tfclassic import errors
 
 NUM_CLASSES = 10
 IMAGE_SIZE = 28
@@ -32,7 +34,7 @@ class HParams(NamedTuple):
   learning_rate: float
   max_steps: int
   batch_size: int
-  log_every: int
+  log_frequency: int
 
 
 HPARAMS = {
@@ -42,6 +44,14 @@ HPARAMS = {
 }
 
 MODELS = tuple(HPARAMS)
+
+# Inter-op threads of each model's Session. The small models' ops are too
+# short to gain from being handed to the inter-op pool, so each runs in the
+# calling thread (-1); deep's convolutions keep the pool (0: one per core).
+INTER_OP_THREADS = {'softmax': -1, 'deep': 0, 'mlp': -1}
+
+# A variable scope only one model has, for telling which wrote a checkpoint.
+_SCOPE_TO_MODEL = {'conv1': 'deep', 'hidden1': 'mlp', 'softmax': 'softmax'}
 
 
 def _weights(shape, stddev, name='weights'):
@@ -267,3 +277,36 @@ def train_graph(model: str, optimizer: str, learning_rate: float,
       max_outputs=3)
   return TrainGraph(images, labels, keep_prob, loss_op, train_op, correct,
                     accuracy, tf.compat.v1.summary.merge_all(), global_step)
+
+
+def model_from_checkpoint(checkpoint: str) -> str:
+  """Names the model ('softmax', 'deep' or 'mlp') that wrote `checkpoint`.
+
+  Raises:
+    errors.UserError: the checkpoint holds none of the known models.
+  """
+  scopes = {name.split('/')[0]
+            for name, _ in tf.train.list_variables(checkpoint)}
+  for scope, model_name in _SCOPE_TO_MODEL.items():
+    if scope in scopes:
+      return model_name
+  raise errors.UserError(f'{checkpoint} holds no MNIST model of this '
+                         f'package (variables under {sorted(scopes)}).')
+
+
+def check_resumable(train_dir: str, model_name: str) -> None:
+  """Checks that train_dir, if it has a checkpoint, holds `model_name`.
+
+  Raises:
+    errors.UserError: it holds another model, which cannot be resumed as
+      this one.
+  """
+  checkpoint = tf.compat.v1.train.latest_checkpoint(train_dir)
+  if checkpoint is None:
+    return
+  found = model_from_checkpoint(checkpoint)
+  if found != model_name:
+    raise errors.UserError(
+        f'{train_dir} holds a {found} model ({checkpoint}), which cannot be '
+        f'resumed as --model={model_name}: pass --model={found}, another '
+        '--train_dir, or --fresh to start over.')

@@ -13,6 +13,11 @@ from dataclasses import dataclass, field
 from typing import Callable, Dict, List, NamedTuple, Optional, Tuple
 
 import numpy as np
+import tensorflow as tf
+
+from tfclassic import summaries
+
+tf1 = tf.compat.v1
 
 
 class HParams(NamedTuple):
@@ -189,11 +194,38 @@ class History:
     return [test for _, _, test in self.epochs]
 
 
+@dataclass
+class TrainState:
+  """Where a training run is, all it needs to go on.
+
+  Attributes:
+    net: the network.
+    history: its curves so far.
+    rng: draws the minibatches (after the initial weights).
+    iteration: iterations done.
+  """
+  net: TwoLayerNet
+  history: History
+  rng: np.random.RandomState
+  iteration: int = 0
+
+
+def new_state(input_size: int = HPARAMS.input_size,
+              hidden_size: int = HPARAMS.hidden_size,
+              seed: Optional[int] = None) -> TrainState:
+  """A fresh network whose weights and minibatches come from `seed`."""
+  rng = np.random.RandomState(seed)
+  net = TwoLayerNet(input_size, hidden_size, HPARAMS.output_size, rng=rng)
+  return TrainState(net, History(), rng)
+
+
 def train(train_set, test_set, iterations: int = HPARAMS.iterations,
           batch_size: int = HPARAMS.batch_size,
           learning_rate: float = HPARAMS.learning_rate,
           hidden_size: int = HPARAMS.hidden_size, seed: Optional[int] = None,
-          log: Callable[[str], None] = lambda _: None) -> History:
+          log: Callable[[str], None] = lambda _: None,
+          state: Optional[TrainState] = None,
+          should_stop: Callable[[], bool] = lambda: False) -> TrainState:
   """Trains a TwoLayerNet by SGD on random minibatches, as in the book.
 
   Accuracy on the whole training and test sets is recorded at iteration 0
@@ -202,24 +234,29 @@ def train(train_set, test_set, iterations: int = HPARAMS.iterations,
   Args:
     train_set: object with `images` [n, 784] and class-index `labels` [n].
     test_set: same, for testing.
-    iterations: SGD steps.
+    iterations: the iteration to stop at (counting those of `state`).
     batch_size: examples sampled (with replacement) per step.
     learning_rate: SGD step size.
-    hidden_size: hidden ReLU units.
-    seed: seeds the initial weights and batch sampling.
+    hidden_size: hidden ReLU units of a new network.
+    seed: seeds a new network's initial weights and batch sampling.
     log: receives one progress line per epoch.
+    state: a run to go on with (e.g. saved and loaded again); default: a
+      new one from hidden_size and seed.
+    should_stop: asked before each iteration; True ends the run early.
 
   Returns:
-    The History; `test_acc[-1]` is the last epoch's test accuracy.
+    The state after the last iteration; `history.test_acc[-1]` is the last
+    epoch's test accuracy.
   """
-  rng = np.random.RandomState(seed)
   x_train, t_train = train_set.images, train_set.labels
-  net = TwoLayerNet(x_train.shape[1], hidden_size, HPARAMS.output_size,
-                    rng=rng)
+  if state is None:
+    state = new_state(x_train.shape[1], hidden_size, seed)
+  net, history, rng = state.net, state.history, state.rng
   train_size = x_train.shape[0]
   iter_per_epoch = max(train_size // batch_size, 1)
-  history = History()
-  for i in range(iterations):
+  for i in range(state.iteration, iterations):
+    if should_stop():
+      break
     batch_mask = rng.choice(train_size, batch_size)
     x_batch, t_batch = x_train[batch_mask], t_train[batch_mask]
     grads = net.gradient(x_batch, t_batch)
@@ -232,43 +269,48 @@ def train(train_set, test_set, iterations: int = HPARAMS.iterations,
       history.epochs.append((i, train_acc, test_acc))
       log(f'epoch {i // iter_per_epoch} (iteration {i}): '
           f'train acc {train_acc:.4f}, test acc {test_acc:.4f}')
-  return history
+    state.iteration = i + 1
+  return state
 
 
-def write_events(history: History, out_dir: str) -> str:
+def write_events(history: History, out_dir: str,
+                 first_iteration: int = 0) -> str:
   """Writes the curves as TensorBoard scalars: `loss`, `accuracy/train` and
   `accuracy/test`, each at its iteration.
 
   TensorBoard draws them, and so does scripts/plot_curves.py, the plotting
   helper of every model in this project.
 
+  Args:
+    history: the curves.
+    out_dir: where the event file goes.
+    first_iteration: points before it are left out (a resumed run's earlier
+      event files hold them).
+
   Returns:
     The event file's path.
   """
-  # Only the curves need TensorFlow; the network itself is numpy.
-  from mnist.quiet_tf import tf
-  tf1 = tf.compat.v1
-
-  def summary(values: Dict[str, float]) -> tf1.Summary:
-    return tf1.Summary(value=[tf1.Summary.Value(tag=tag, simple_value=value)
-                              for tag, value in values.items()])
-
   before = set(glob.glob(os.path.join(out_dir, EVENT_FILE_PATTERN)))
   with tf.Graph().as_default():
     writer = tf1.summary.FileWriter(out_dir)
     for iteration, loss in enumerate(history.losses):
-      writer.add_summary(summary({'loss': loss}), iteration)
+      if iteration >= first_iteration:
+        writer.add_summary(summaries.scalars_proto({'loss': loss}), iteration)
     for iteration, train_acc, test_acc in history.epochs:
-      writer.add_summary(summary({'accuracy/train': train_acc,
-                                  'accuracy/test': test_acc}), iteration)
+      if iteration >= first_iteration:
+        writer.add_summary(summaries.scalars_proto(
+            {'accuracy/train': train_acc, 'accuracy/test': test_acc}),
+                           iteration)
     writer.close()
   new_file, = set(glob.glob(os.path.join(out_dir, EVENT_FILE_PATTERN))
                   ) - before
   return new_file
 
 
-def write_curves(history: History, out_dir: str) -> List[str]:
-  """Writes loss.csv, accuracy.csv and the curves' TensorBoard event file.
+def write_curves(history: History, out_dir: str,
+                 first_iteration: int = 0) -> List[str]:
+  """Writes loss.csv and accuracy.csv (all of the history) and the curves'
+  TensorBoard event file (from first_iteration on, see write_events).
 
   Returns:
     The paths written.
@@ -284,4 +326,5 @@ def write_curves(history: History, out_dir: str) -> List[str]:
     writer = csv.writer(f)
     writer.writerow(['iteration', 'train_acc', 'test_acc'])
     writer.writerows(history.epochs)
-  return [loss_path, acc_path, write_events(history, out_dir)]
+  return [loss_path, acc_path,
+          write_events(history, out_dir, first_iteration)]

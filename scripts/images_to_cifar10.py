@@ -31,11 +31,10 @@ import numpy as np
 PROJECT_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, PROJECT_ROOT)
 
-from cifar10 import input as cifar10_input  # noqa: E402
+from cifar10 import records  # noqa: E402
 from cifar10 import serving  # noqa: E402
 
-OUTPUT_FILES = (cifar10_input.TRAIN_FILES + cifar10_input.TEST_FILES +
-                (cifar10_input.META_FILE,))
+OUTPUT_FILES = records.TRAIN_FILES + records.TEST_FILES + (records.META_FILE,)
 MAX_CLASSES = 256  # The label is one byte.
 SHUFFLE_SEED = 0
 
@@ -106,13 +105,6 @@ def split_order(relative_path: str) -> str:
   return hashlib.sha256(relative_path.encode()).hexdigest()
 
 
-def records(images: Sequence[np.ndarray], labels: Sequence[int]) -> bytes:
-  """CIFAR-10 binary records: each a label byte, then R, G, B planes."""
-  planes = np.stack(images).transpose(0, 3, 1, 2).reshape(len(images), -1)
-  return np.concatenate(
-      [np.asarray(labels, np.uint8)[:, None], planes], axis=1).tobytes()
-
-
 def split(src_dir: str, files: Sequence[Sequence[str]], test_percent: float
           ) -> tuple[list[Example], list[Example], list[tuple[str, str]]]:
   """Reads each class's images and splits them into training and test.
@@ -146,15 +138,15 @@ def write_batches(out_dir: str, class_names: Sequence[str],
                   train: Sequence[Example], test: Sequence[Example]) -> None:
   """Writes the five training files, the test file and batches.meta.txt."""
   os.makedirs(out_dir, exist_ok=True)
-  parts = np.array_split(np.arange(len(train)), len(cifar10_input.TRAIN_FILES))
+  parts = np.array_split(np.arange(len(train)), len(records.TRAIN_FILES))
   outputs = [(name, [train[i] for i in part])
-             for name, part in zip(cifar10_input.TRAIN_FILES, parts)]
-  outputs.append((cifar10_input.TEST_FILES[0], test))
+             for name, part in zip(records.TRAIN_FILES, parts)]
+  outputs.append((records.TEST_FILES[0], test))
   for name, examples in outputs:
-    with open(os.path.join(out_dir, name), 'wb') as f:
-      f.write(records([image for image, _ in examples],
-                      [label for _, label in examples]))
-  with open(os.path.join(out_dir, cifar10_input.META_FILE), 'w') as f:
+    records.write_records(os.path.join(out_dir, name),
+                          np.stack([image for image, _ in examples]),
+                          [label for _, label in examples])
+  with open(os.path.join(out_dir, records.META_FILE), 'w') as f:
     f.write(''.join(name + '\n' for name in class_names))
 
 
@@ -182,14 +174,14 @@ def convert(src_dir: str, out_dir: str, test_percent: float,
              % (src_dir, len(class_names), MAX_CLASSES))
   train, test, unreadable = split(src_dir, files, test_percent)
   skipped += unreadable
-  if len(train) < len(cifar10_input.TRAIN_FILES) or not test:
+  if len(train) < len(records.TRAIN_FILES) or not test:
     sys.exit('Error: %d training and %d test images: need at least %d '
              'training images (one per data_batch file) and one test image.'
-             % (len(train), len(test), len(cifar10_input.TRAIN_FILES)))
+             % (len(train), len(test), len(records.TRAIN_FILES)))
   write_batches(out_dir, class_names, train, test)
   print('Wrote %d training images (data_batch_1..%d.bin) and %d test images '
         '(test_batch.bin) of %d classes to %s:'
-        % (len(train), len(cifar10_input.TRAIN_FILES), len(test),
+        % (len(train), len(records.TRAIN_FILES), len(test),
            len(class_names), out_dir))
   train_counts = np.bincount([label for _, label in train],
                              minlength=len(class_names))

@@ -28,7 +28,7 @@ from typing import Mapping, Optional, Sequence
 PROJECT_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, PROJECT_ROOT)
 
-import cifar10  # noqa: E402,F401  (quiets TensorFlow before it is imported)
+import tfclassic  # noqa: E402,F401  (imports TensorFlow quietly, once)
 import tensorflow as tf  # noqa: E402
 
 # A curve: the steps and the value at each.

@@ -1,18 +1,34 @@
-"""Shared fixtures: tiny CIFAR-10 record files and running the binaries."""
+"""What the tests share: tiny datasets, running a binary, loopback servers,
+ports and event files. Test modules import from here, never from each other.
+"""
+import contextlib
+import gzip
+import http.server
 import os
 import pathlib
+import re
+import signal
+import socket
+import statistics
 import subprocess
 import sys
+import threading
+import time
+from typing import Iterator, NamedTuple
 
 import numpy as np
 import pytest
 
-import cifar10  # noqa: F401  (quiets TensorFlow before anything imports it)
+import tfclassic  # noqa: F401  (quiets TensorFlow before anything imports it)
+import tensorflow as tf
+import numpy_model
+from cifar10 import data as cifar10_data
+from cifar10 import records
+from tfclassic import errors
 
 PROJECT_ROOT = pathlib.Path(__file__).resolve().parents[1]
 SHARED_DATA = PROJECT_ROOT.parent / 'shared' / 'data'
 
-RECORD_BYTES = 3073
 # Colours that make the synthetic classes learnable: they survive random
 # brightness, per-channel contrast and standardization (channel differences).
 CLASS_COLOURS = np.array([[200, 40, 40], [40, 200, 40], [40, 40, 200],
@@ -21,11 +37,7 @@ CLASS_COLOURS = np.array([[200, 40, 40], [40, 200, 40], [40, 40, 200],
 
 def write_records(path, images: np.ndarray, labels) -> None:
   """Writes CIFAR-10 binary records: label byte, then R, G, B planes."""
-  images = np.asarray(images, np.uint8)
-  records = np.empty((len(images), RECORD_BYTES), np.uint8)
-  records[:, 0] = labels
-  records[:, 1:] = images.transpose(0, 3, 1, 2).reshape(len(images), -1)
-  records.tofile(str(path))
+  records.write_records(path, images, labels)
 
 
 def learnable_examples(count: int, seed: int):
@@ -64,10 +76,19 @@ QUICK_TRAIN_FLAGS = ['--batch_size=32', '--min_queue_fraction=0.002',
                      '--log_frequency=5']
 
 
-def run_module(module: str, *args: str, timeout: float = 180,
+# Every child process a test starts ends by then, or the test fails.
+CHILD_TIMEOUT_SECS = 300
+
+
+def module_env(**extra: str) -> dict:
+  """The environment a binary runs in: the project importable, plus extra."""
+  return dict(os.environ, PYTHONPATH=str(PROJECT_ROOT), **extra)
+
+
+def run_module(module: str, *args: str, timeout: float = CHILD_TIMEOUT_SECS,
                check: bool = True) -> subprocess.CompletedProcess:
   """Runs `python -m module args` from the project root, as a user would."""
-  env = dict(os.environ, PYTHONPATH=str(PROJECT_ROOT))
+  env = module_env()
   result = subprocess.run([sys.executable, '-m', module, *args],
                           cwd=PROJECT_ROOT, env=env, capture_output=True,
                           text=True, timeout=timeout)
@@ -75,3 +96,316 @@ def run_module(module: str, *args: str, timeout: float = 180,
     raise AssertionError('%s exited %d\nstdout:\n%s\nstderr:\n%s' % (
         module, result.returncode, result.stdout, result.stderr))
   return result
+
+
+def interrupt_when(module: str, *args: str, pattern: str,
+                   signum: int = signal.SIGINT,
+                   timeout: float = CHILD_TIMEOUT_SECS
+                   ) -> tuple[int, str, str, float]:
+  """Starts `python -m module args`, sends `signum` once a line of its
+  stdout matches `pattern` (a regex), and waits for it to end.
+
+  Returns:
+    (exit code, stdout, stderr, seconds from the signal to the exit).
+
+  Raises:
+    AssertionError: the pattern never showed, or the process outlived
+      `timeout`.
+  """
+  process = subprocess.Popen(
+      [sys.executable, '-u', '-m', module, *args], cwd=PROJECT_ROOT,
+      env=module_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+      text=True)
+  lines = []
+  deadline = time.time() + timeout
+  killer = threading.Timer(timeout, process.kill)
+  killer.start()
+  try:
+    for line in process.stdout:
+      lines.append(line)
+      if re.search(pattern, line):
+        break
+    else:
+      raise AssertionError('%s ended before printing %r:\n%s%s' % (
+          module, pattern, ''.join(lines), process.stderr.read()))
+    signalled = time.time()
+    process.send_signal(signum)
+    out, err = process.communicate(timeout=max(deadline - time.time(), 1))
+    return (process.returncode, ''.join(lines) + out, err,
+            time.time() - signalled)
+  finally:
+    killer.cancel()
+    if process.poll() is None:
+      process.kill()
+      process.wait()
+
+
+def free_ports(count: int) -> list[int]:
+  """`count` distinct loopback ports, all bound at once so none repeats.
+
+  They are released on return, for the caller's servers to bind.
+  """
+  with contextlib.ExitStack() as stack:
+    sockets = [stack.enter_context(socket.socket()) for _ in range(count)]
+    for s in sockets:
+      s.bind(('127.0.0.1', 0))
+    return [s.getsockname()[1] for s in sockets]
+
+
+class LoopbackServer:
+  """A real HTTP server on 127.0.0.1 serving `files` (path -> bytes).
+
+  Attributes:
+    files: what it serves; tests add to it.
+    requests: the paths asked for, in order.
+    cut: paths whose transfer breaks off halfway (Content-Length says all).
+    url: 'http://127.0.0.1:PORT'.
+  """
+
+  def __init__(self):
+    self.files: dict[str, bytes] = {}
+    self.requests: list[str] = []
+    self.cut: set[str] = set()
+    server = self
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+      def do_GET(self):
+        server.requests.append(self.path)
+        if self.path not in server.files:
+          self.send_error(404)
+          return
+        body = server.files[self.path]
+        self.send_response(200)
+        self.send_header('Content-Length', str(len(body)))
+        self.end_headers()
+        self.wfile.write(body[:len(body) // 2] if self.path in server.cut
+                         else body)
+
+      def log_message(self, *args):
+        pass
+
+    self._httpd = http.server.ThreadingHTTPServer(('127.0.0.1', 0), Handler)
+    self.url = 'http://127.0.0.1:%d' % self._httpd.server_address[1]
+    self._thread = threading.Thread(target=self._httpd.serve_forever,
+                                    daemon=True)
+    self._thread.start()
+
+  def close(self) -> None:
+    self._httpd.shutdown()
+    self._httpd.server_close()
+
+
+@pytest.fixture
+def loopback_server() -> Iterator[LoopbackServer]:
+  """A LoopbackServer for one test."""
+  server = LoopbackServer()
+  yield server
+  server.close()
+
+
+def closed_port_url() -> str:
+  """A loopback URL where nothing listens: a download there fails at once."""
+  return 'http://127.0.0.1:%d/' % free_ports(1)[0]
+
+
+def read_scalars(log_dir) -> dict[str, list[tuple[int, float]]]:
+  """The scalar summaries of every event file in log_dir: tag -> [(step,
+  value)] in the order written."""
+  scalars: dict[str, list[tuple[int, float]]] = {}
+  for path in sorted(pathlib.Path(log_dir).glob('events.out.tfevents.*')):
+    for event in tf.compat.v1.train.summary_iterator(str(path)):
+      for value in event.summary.value:
+        if value.HasField('simple_value'):
+          scalars.setdefault(value.tag, []).append(
+              (event.step, value.simple_value))
+  return scalars
+
+
+def summary_tags(log_dir) -> set[str]:
+  """Every summary tag (scalars, histograms, images) written in log_dir."""
+  tags = set()
+  for path in pathlib.Path(log_dir).glob('events.out.tfevents.*'):
+    for event in tf.compat.v1.train.summary_iterator(str(path)):
+      tags.update(value.tag for value in event.summary.value)
+  return tags
+
+
+def write_idx(path, array, magic: int) -> None:
+  """Writes a gzipped MNIST IDX file: magic, dimensions, then the bytes."""
+  array = np.asarray(array, np.uint8)
+  header = magic.to_bytes(4, 'big') + b''.join(
+      d.to_bytes(4, 'big') for d in array.shape)
+  with gzip.open(path, 'wb') as f:
+    f.write(header + array.tobytes())
+
+
+def write_mnist_dataset(data_dir: pathlib.Path, train_count: int = 300,
+                        test_count: int = 50, seed: int = 0) -> pathlib.Path:
+  """Learnable synthetic MNIST in data_dir: class k lights image row 2k+4."""
+  data_dir.mkdir(parents=True, exist_ok=True)
+  rng = np.random.RandomState(seed)
+  for prefix, count in [('train', train_count), ('t10k', test_count)]:
+    labels = rng.randint(0, 10, count)
+    images = rng.randint(0, 60, (count, 28, 28))
+    images[np.arange(count), 2 * labels + 4, :] = 255
+    write_idx(data_dir / f'{prefix}-images-idx3-ubyte.gz', images, 2051)
+    write_idx(data_dir / f'{prefix}-labels-idx1-ubyte.gz', labels, 2049)
+  return data_dir
+
+
+@pytest.fixture(scope='session')
+def mnist_data(tmp_path_factory) -> pathlib.Path:
+  """A tiny learnable MNIST data_dir shared by the tests (read only)."""
+  return write_mnist_dataset(tmp_path_factory.mktemp('mnist_data'))
+
+
+# cifar10: the tests' training runs, and figures of their checkpoints
+# computed without the cifar10 model (tests/numpy_model.py).
+
+# Every cifar10 training run on the tiny data starts from a fixed seed: the
+# tutorial's learning rate diverges on it from some random starts.
+CIFAR10_SEED_FLAG = '--seed=1'
+# The steps of the shared short_run.
+SHORT_RUN_STEPS = 12
+
+
+def checkpoint_steps(train_dir) -> list[int]:
+  """The global steps of the checkpoints in train_dir, ascending."""
+  return sorted(int(re.search(r'ckpt-(\d+)\.index$', path.name).group(1))
+                for path in pathlib.Path(train_dir).glob('model.ckpt-*.index'))
+
+
+class ShortRun(NamedTuple):
+  """What the short_run fixture made.
+
+  Attributes:
+    train_dir: cifar10.train's train_dir after SHORT_RUN_STEPS steps.
+    eval_dir: cifar10.eval's eval_dir after scoring the last checkpoint.
+    train: the training run (its output).
+  """
+  train_dir: pathlib.Path
+  eval_dir: pathlib.Path
+  train: subprocess.CompletedProcess
+
+
+@pytest.fixture(scope='session')
+def short_run(cifar_data, tmp_path_factory) -> ShortRun:
+  """SHORT_RUN_STEPS quick steps of cifar10.train (summaries every 3) and an
+  eval of the last checkpoint, made once per session: the trained model of
+  every test that reads one without changing it.
+
+  The folders are train/ and eval/ of one logdir, as TensorBoard wants them.
+  """
+  logdir = tmp_path_factory.mktemp('short_run')
+  train_dir, eval_dir = logdir / 'train', logdir / 'eval'
+  train = run_module('cifar10.train', '--data_dir=%s' % cifar_data,
+                     '--train_dir=%s' % train_dir,
+                     '--max_steps=%d' % SHORT_RUN_STEPS,
+                     '--save_summaries_steps=3', *QUICK_TRAIN_FLAGS,
+                     CIFAR10_SEED_FLAG)
+  run_module('cifar10.eval', '--data_dir=%s' % cifar_data,
+             '--checkpoint_dir=%s' % train_dir, '--eval_dir=%s' % eval_dir,
+             '--run_once', '--batch_size=16')
+  return ShortRun(train_dir, eval_dir, train)
+
+
+def numpy_predictions(checkpoint, data_dir, num_examples: int
+                      ) -> tuple[np.ndarray, np.ndarray]:
+  """The labels of the first num_examples test records, and the
+  predictions of the checkpoint's moving-average weights, in numpy."""
+  test_file = cifar10_data.data_files(str(data_dir), eval_data=True)
+  images, labels = records.Cifar10Reader(test_file).batch(
+      range(num_examples))
+  return labels, numpy_model.probabilities(checkpoint, images).argmax(1)
+
+
+def numpy_precision(checkpoint, data_dir, num_examples: int) -> float:
+  """Precision @ 1 of the checkpoint's moving-average weights, in numpy."""
+  labels, predictions = numpy_predictions(checkpoint, data_dir, num_examples)
+  return float(np.mean(predictions == labels))
+
+
+def summary_values(log_dir, tag: str
+                   ) -> list[tuple[int, tf.compat.v1.Summary.Value]]:
+  """(step, value) of every summary tagged `tag` in log_dir, in the order
+  written: scalars, images, histograms alike."""
+  values = []
+  for path in sorted(pathlib.Path(log_dir).glob('events.out.tfevents.*')):
+    for event in tf.compat.v1.train.summary_iterator(str(path)):
+      values += [(event.step, value) for value in event.summary.value
+                 if value.tag == tag]
+  return values
+
+
+@pytest.fixture(scope='session')
+def mnist_mlp_train_dir(mnist_data, tmp_path_factory) -> pathlib.Path:
+  """A train_dir of mlp after 10 steps on mnist_data (read only): part
+  trained, so its test count is neither 0 nor all."""
+  train_dir = tmp_path_factory.mktemp('mnist_mlp_train')
+  run_module('mnist.train', '--model=mlp', '--max_steps=10', '--seed=0',
+             '--validation_size=100', '--checkpoint_every=5',
+             '--data_dir=%s' % mnist_data, '--train_dir=%s' % train_dir)
+  return train_dir
+
+
+def check_benchmark_row(figures: dict, ceiling_seconds: list[float],
+                        table_cells: list[str], batch_size: int,
+                        timed_steps: int) -> None:
+  """Asserts that one row of a benchmark's --json figures agrees with the
+  step times it recorded, with its ceiling's, and with its table cells."""
+  seconds = figures['step_seconds']
+  assert len(seconds) == figures['timed_steps'] == timed_steps
+  median = statistics.median(seconds)
+  assert figures['ms_per_step'] == pytest.approx(1000 * median)
+  assert figures['examples_per_sec'] == pytest.approx(batch_size / median)
+  assert figures['ratio_to_ceiling'] == pytest.approx(
+      statistics.median(ceiling_seconds) / median)
+  assert figures['mean_ratio_to_ceiling'] == pytest.approx(
+      statistics.mean(ceiling_seconds) / statistics.mean(seconds))
+  # A process that has loaded TensorFlow holds well over 100 MB.
+  assert figures['peak_rss_mb'] > 100
+  assert table_cells == [
+      '%.2f' % figures['ms_per_step'], '%.0f' % figures['examples_per_sec'],
+      '%.2f' % figures['ratio_to_ceiling'],
+      '%.2f' % figures['mean_ms_per_step'],
+      '%.2f' % figures['mean_ratio_to_ceiling'], '%d' % timed_steps,
+      '%.0f' % figures['peak_rss_mb']]
+
+
+# A run stopped by Ctrl-C ends within this many seconds of the signal.
+STOP_SECS = 10
+
+
+def interrupt_cleanly(module: str, *args: str, pattern: str) -> str:
+  """interrupt_when() with SIGINT, asserting that the run then ended as a
+  Ctrl-C'd binary must: status 0 or 130, within STOP_SECS, no traceback.
+
+  Returns:
+    Its stdout.
+  """
+  code, out, err, secs = interrupt_when(module, *args, pattern=pattern)
+  assert code in (0, errors.INTERRUPTED_EXIT_CODE), err
+  assert secs < STOP_SECS, secs
+  assert 'Traceback' not in err, err
+  return out
+
+
+def latest_step(train_dir) -> int:
+  """The global step of train_dir's latest checkpoint."""
+  checkpoint = tf.compat.v1.train.latest_checkpoint(str(train_dir))
+  return int(tf.train.load_variable(checkpoint, 'global_step'))
+
+
+def interrupt_training(module: str, *args: str, train_dir,
+                       pattern: str) -> tuple[str, int]:
+  """interrupt_cleanly() a training binary writing to train_dir, asserting
+  that it said which checkpoint it saved on stopping.
+
+  Returns:
+    (its stdout, the global step of that checkpoint).
+  """
+  out = interrupt_cleanly(module, *args, pattern=pattern)
+  step = latest_step(train_dir)
+  assert 'Stopped by SIGINT; saved %s/model.ckpt-%d.' % (train_dir, step) in (
+      out), out
+  return out, step

@@ -4,7 +4,13 @@ Written from the tutorial's description, not from cifar10.model, so the tests
 can check the TF graph against it.
 """
 import numpy as np
+import tensorflow as tf
 from numpy.lib.stride_tricks import sliding_window_view
+
+# The model's weights, as the checkpoint names them.
+WEIGHTS = ('conv1/weights', 'conv1/biases', 'conv2/weights', 'conv2/biases',
+           'local3/weights', 'local3/biases', 'local4/weights',
+           'local4/biases', 'softmax_linear/weights', 'softmax_linear/biases')
 
 
 def conv2d_same(x, kernel, bias):
@@ -44,7 +50,7 @@ def relu(x):
 
 
 def logits(images, w):
-  """images [N,24,24,3] (preprocessed); w maps 'conv1/weights' etc. to arrays."""
+  """images [N,24,24,3] (preprocessed); w maps WEIGHTS to arrays."""
   x = relu(conv2d_same(images, w['conv1/weights'], w['conv1/biases']))
   x = lrn(max_pool_3x3_s2_same(x))
   x = relu(conv2d_same(x, w['conv2/weights'], w['conv2/biases']))
@@ -53,6 +59,18 @@ def logits(images, w):
   x = relu(x @ w['local3/weights'] + w['local3/biases'])
   x = relu(x @ w['local4/weights'] + w['local4/biases'])
   return x @ w['softmax_linear/weights'] + w['softmax_linear/biases']
+
+
+def average_weights(checkpoint):
+  """The checkpoint's moving averages of the weights, by weight name."""
+  reader = tf.train.load_checkpoint(str(checkpoint))
+  return {name: reader.get_tensor(name + '/ExponentialMovingAverage')
+          for name in WEIGHTS}
+
+
+def softmax(logit_rows):
+  exp = np.exp(logit_rows - logit_rows.max(1, keepdims=True))
+  return exp / exp.sum(1, keepdims=True)
 
 
 def standardize(image):
@@ -71,3 +89,10 @@ def cross_entropy(logit_rows, labels):
   shifted = logit_rows - logit_rows.max(1, keepdims=True)
   log_probs = shifted - np.log(np.exp(shifted).sum(1, keepdims=True))
   return -log_probs[np.arange(len(labels)), labels]
+
+
+def probabilities(checkpoint, images_uint8):
+  """Class probabilities of uint8 [N,32,32,3] images, as evaluated: centre
+  crop, standardization and the checkpoint's moving-average weights."""
+  return softmax(logits(eval_preprocess(images_uint8),
+                        average_weights(checkpoint)))

@@ -1,7 +1,7 @@
 """cifar10.dist_train and scripts/local_cluster.py: a real cluster of
 parameter-server and worker processes on loopback ports."""
-import glob
 import json
+import os
 import re
 import signal
 import socket
@@ -10,24 +10,21 @@ import sys
 import time
 
 import pytest
-from absl import flags
-from absl.testing import flagsaver
 
-from cifar10 import dist_train
-from cifar10 import runtime
-from conftest import PROJECT_ROOT, QUICK_TRAIN_FLAGS, run_module
+from cifar10 import cluster as cifar10_cluster
+from conftest import (CIFAR10_SEED_FLAG, PROJECT_ROOT, QUICK_TRAIN_FLAGS,
+                      checkpoint_steps, free_ports, module_env,
+                      numpy_precision, run_module)
+from tfclassic import errors
 
 STEP = re.compile(r'^worker (\d): \S+ \S+: step (\d+), ', re.M)
+DONE = re.compile(r'worker (\d): done after (\d+) local steps\.$', re.M)
 # Every process of a cluster test must be gone by then.
 CLUSTER_TIMEOUT = 240
 # Asynchronous updates from two workers with stale gradients diverge on the
 # tiny dataset at smaller batches.
 ASYNC_STABLE_BATCH = '--batch_size=64'
-
-
-def checkpoint_steps(train_dir) -> list[int]:
-  return sorted(int(re.search(r'ckpt-(\d+)\.index$', p).group(1))
-                for p in glob.glob(str(train_dir / 'model.ckpt-*.index')))
+MAX_STEPS = 20
 
 
 def port_is_free(port: int) -> bool:
@@ -49,43 +46,51 @@ def test_local_cluster_trains_to_max_steps_and_every_process_exits(
   # The tutorial's learning rate can diverge on the tiny dataset after 25-35
   # steps (seen once in sync mode); these tests are about the processes.
   flags_ = ['--data_dir=%s' % cifar_data, '--train_dir=%s' % train_dir,
-            '--max_steps=20', *QUICK_TRAIN_FLAGS, ASYNC_STABLE_BATCH]
+            '--max_steps=%d' % MAX_STEPS, *QUICK_TRAIN_FLAGS,
+            ASYNC_STABLE_BATCH, CIFAR10_SEED_FLAG]
   if mode == 'sync':
     flags_.append('--sync_replicas')
   result = subprocess.run(
       [sys.executable, 'scripts/local_cluster.py', '--ps=1', '--workers=2',
-       '--', *flags_], cwd=PROJECT_ROOT, capture_output=True, text=True,
-      timeout=CLUSTER_TIMEOUT)
+       '--', *flags_], cwd=PROJECT_ROOT, env=module_env(),
+      capture_output=True, text=True, timeout=CLUSTER_TIMEOUT)
   out = result.stdout
   assert result.returncode == 0, out + result.stderr
   assert out.rstrip().endswith('cluster finished: all workers exited 0')
   assert '[ps0] ps 0: all workers finished; shutting down.' in out
-  assert '[worker0] worker 0: done.' in out
-  assert '[worker1] worker 1: done.' in out
+  local_steps = dict((int(w), int(n)) for w, n in DONE.findall(out))
+  assert sorted(local_steps) == [0, 1], out
   assert 'Traceback' not in out
   # Asynchronous workers may each finish steps already under way.
-  assert 20 <= checkpoint_steps(train_dir)[-1] <= 23
+  assert MAX_STEPS <= checkpoint_steps(train_dir)[-1] <= MAX_STEPS + 3
   ports = [int(p) for p in re.findall(r'127\.0\.0\.1:(\d+)',
                                       out.splitlines()[0])]
   assert len(ports) == 3 and all(port_is_free(p) for p in ports)
+  total = sum(local_steps.values())
   if mode == 'async':
+    # Each worker's step is one global step of its own.
+    assert MAX_STEPS <= total <= MAX_STEPS + 3, local_steps
     return
+  # Each synchronous global step averaged two gradients (by default one per
+  # worker; either worker may send both), so the workers computed at least
+  # twice as many as there were global steps. Stale ones are dropped, which
+  # only adds to them.
+  assert total >= 2 * MAX_STEPS, local_steps
   result = run_module('cifar10.eval', '--data_dir=%s' % cifar_data,
                       '--checkpoint_dir=%s' % train_dir,
                       '--eval_dir=%s' % (tmp_path / 'eval'), '--run_once',
                       '--num_examples=60')
-  assert re.search(r': precision @ 1 = \d\.\d{3}$', result.stdout, re.M)
+  printed, = re.findall(r': precision @ 1 = (\d\.\d{3})$', result.stdout,
+                        re.M)
+  checkpoint = train_dir / ('model.ckpt-%d' % checkpoint_steps(train_dir)[-1])
+  assert printed == '%.3f' % numpy_precision(checkpoint, cifar_data, 60)
 
 
 class Cluster:
   """1 ps + 2 workers started by hand, each logging to its own file."""
 
-  def __init__(self, tmp_path, cifar_data, max_steps):
-    ports = []
-    while len(ports) < 3:
-      with socket.socket() as s:
-        s.bind(('127.0.0.1', 0))
-        ports.append(s.getsockname()[1])
+  def __init__(self, tmp_path, cifar_data, max_steps, *more_flags):
+    ports = free_ports(3)
     self.tmp_path = tmp_path
     self.train_dir = tmp_path / 'train'
     self.flags = ['--ps_hosts=127.0.0.1:%d' % ports[0],
@@ -94,7 +99,8 @@ class Cluster:
                   '--data_dir=%s' % cifar_data,
                   '--train_dir=%s' % self.train_dir,
                   '--max_steps=%d' % max_steps, '--save_checkpoint_secs=1',
-                  *QUICK_TRAIN_FLAGS, ASYNC_STABLE_BATCH]
+                  *QUICK_TRAIN_FLAGS, ASYNC_STABLE_BATCH, CIFAR10_SEED_FLAG,
+                  *more_flags]
     self.processes = {}
     self.runs = {}
 
@@ -103,9 +109,10 @@ class Cluster:
     self.runs[name] = self.runs.get(name, 0) + 1
     log = open(self.tmp_path / ('%s.%d.log' % (name, self.runs[name])), 'w')
     self.processes[name] = subprocess.Popen(
-        [sys.executable, '-m', 'cifar10.dist_train', '--job_name=' + job,
-         '--task_index=' + index, *self.flags], cwd=PROJECT_ROOT,
-        stdout=log, stderr=subprocess.STDOUT)
+        [sys.executable, '-u', '-m', 'cifar10.dist_train',
+         '--job_name=' + job, '--task_index=' + index, *self.flags],
+        cwd=PROJECT_ROOT, env=module_env(), stdout=log,
+        stderr=subprocess.STDOUT)
 
   def log(self, name):
     return (self.tmp_path / ('%s.%d.log' % (name, self.runs[name]))).read_text()
@@ -117,8 +124,11 @@ class Cluster:
       assert self.processes[name].poll() is None, self.log(name)
       time.sleep(0.2)
 
+  def signal(self, name, signum):
+    os.kill(self.processes[name].pid, signum)
+
   def kill(self, name):
-    self.processes[name].send_signal(signal.SIGKILL)
+    self.signal(name, signal.SIGKILL)
     self.processes[name].wait()
 
   def stop_all(self):
@@ -134,22 +144,35 @@ def logged_steps(log: str) -> list[int]:
 
 def test_killed_workers_rejoin_and_the_chief_resumes_from_its_checkpoint(
     cifar_data, tmp_path):
-  cluster = Cluster(tmp_path, cifar_data, max_steps=1500)
+  """Pausing processes (SIGSTOP) keeps each phase to the process it tests:
+  no other can finish training in the meantime, and the steps a restarted
+  worker logs are its own."""
+  max_steps = 30
+  cluster = Cluster(tmp_path, cifar_data, max_steps, '--log_frequency=2')
   try:
-    for name in ('ps0', 'worker0', 'worker1'):
-      cluster.start(name)
-    # A non-chief worker dies mid-run and comes back (its restart takes long
-    # enough for the chief alone to run a few hundred steps).
-    cluster.wait_for('worker1', lambda log: len(logged_steps(log)) >= 1)
-    cluster.kill('worker1')
-    cluster.start('worker1')
-    cluster.wait_for('worker1', lambda log: len(logged_steps(log)) >= 1)
-    # The chief dies; restarted, it resumes from its last checkpoint.
+    cluster.start('ps0')
+    cluster.start('worker0')
+    # Worker 1 starts once the chief has initialized the model: a worker
+    # that finds it uninitialized looks again only 30 s later.
     cluster.wait_for('worker0',
-                     lambda log: checkpoint_steps(cluster.train_dir)[-1] > 0)
+                     lambda log: checkpoint_steps(cluster.train_dir))
+    cluster.start('worker1')
+    cluster.wait_for('worker0', lambda log: logged_steps(log) and (
+        checkpoint_steps(cluster.train_dir)[-1] > 0))
+    cluster.signal('worker0', signal.SIGSTOP)
+    cluster.wait_for('worker1', logged_steps)
+    # Both workers die mid-run and are restarted: the chief resumes from its
+    # last checkpoint, worker 1 rejoins. The chief waits (paused) until
+    # worker 1 has shown that it trains again.
     cluster.kill('worker0')
+    cluster.kill('worker1')
     saved = checkpoint_steps(cluster.train_dir)[-1]
     cluster.start('worker0')
+    cluster.start('worker1')
+    cluster.wait_for('worker0', lambda log: 'Resuming from' in log)
+    cluster.signal('worker0', signal.SIGSTOP)
+    cluster.wait_for('worker1', logged_steps)
+    cluster.signal('worker0', signal.SIGCONT)
     for name in ('worker0', 'worker1', 'ps0'):
       assert cluster.processes[name].wait(CLUSTER_TIMEOUT) == 0, (
           cluster.log(name))
@@ -157,8 +180,10 @@ def test_killed_workers_rejoin_and_the_chief_resumes_from_its_checkpoint(
     assert 'Resuming from %s/model.ckpt-%d.' % (cluster.train_dir,
                                                  saved) in restarted
     assert min(logged_steps(restarted)) > saved
-    assert 1500 <= checkpoint_steps(cluster.train_dir)[-1] <= 1503
-    assert 'worker 1: done.' in cluster.log('worker1')
+    assert max_steps <= checkpoint_steps(cluster.train_dir)[-1] <= (
+        max_steps + 3)
+    assert DONE.search(cluster.log('worker1'))
+    assert DONE.search(restarted)
     assert 'ps 0: all workers finished; shutting down.' in cluster.log('ps0')
   finally:
     cluster.stop_all()
@@ -170,9 +195,7 @@ def test_killed_workers_rejoin_and_the_chief_resumes_from_its_checkpoint(
 
 def test_unreachable_parameter_server_gives_up_with_a_clear_error(
     cifar_data, tmp_path):
-  with socket.socket() as s:
-    s.bind(('127.0.0.1', 0))
-    port = s.getsockname()[1]
+  port, = free_ports(1)
   start = time.time()
   result = run_module(
       'cifar10.dist_train', '--job_name=worker', '--task_index=0',
@@ -189,26 +212,16 @@ def test_unreachable_parameter_server_gives_up_with_a_clear_error(
   assert time.time() - start < 60
 
 
-def test_role_and_cluster_come_from_flags_or_tf_config(monkeypatch):
-  flags.FLAGS.mark_as_parsed()
-  config = {'cluster': {'ps': ['h0:1'], 'worker': ['h1:1', 'h2:1']},
-            'task': {'type': 'worker', 'index': 1}}
-  monkeypatch.setenv('TF_CONFIG', json.dumps(config))
-  with flagsaver.flagsaver(job_name=None, task_index=None, ps_hosts=None,
-                           worker_hosts=None):
-    assert dist_train.cluster_and_role() == (
-        {'ps': ['h0:1'], 'worker': ['h1:1', 'h2:1']}, 'worker', 1)
-  with flagsaver.flagsaver(job_name='ps', task_index=0,
-                           ps_hosts=['a:2'], worker_hosts=None):
-    assert dist_train.cluster_and_role() == (
-        {'ps': ['a:2'], 'worker': ['h1:1', 'h2:1']}, 'ps', 0)
-  monkeypatch.delenv('TF_CONFIG')
-  with flagsaver.flagsaver(job_name='worker', task_index=2,
-                           ps_hosts=['a:2'], worker_hosts=['b:2', 'c:2']):
-    with pytest.raises(runtime.UserError,
-                       match='--task_index=2, but the worker job has 2'):
-      dist_train.cluster_and_role()
-  with flagsaver.flagsaver(job_name=None, task_index=None, ps_hosts=None,
-                           worker_hosts=None):
-    with pytest.raises(runtime.UserError, match='not fully described'):
-      dist_train.cluster_and_role()
+def test_role_and_cluster_come_from_flags_or_tf_config():
+  config = json.dumps(
+      {'cluster': {'ps': ['h0:1'], 'worker': ['h1:1', 'h2:1']},
+       'task': {'type': 'worker', 'index': 1}})
+  assert cifar10_cluster.cluster_and_role(None, None, None, None, config) == (
+      {'ps': ['h0:1'], 'worker': ['h1:1', 'h2:1']}, 'worker', 1)
+  assert cifar10_cluster.cluster_and_role('ps', 0, ['a:2'], None, config) == (
+      {'ps': ['a:2'], 'worker': ['h1:1', 'h2:1']}, 'ps', 0)
+  with pytest.raises(errors.UserError,
+                     match='--task_index=2, but the worker job has 2'):
+    cifar10_cluster.cluster_and_role('worker', 2, ['a:2'], ['b:2', 'c:2'])
+  with pytest.raises(errors.UserError, match='not fully described'):
+    cifar10_cluster.cluster_and_role(None, None, None, None)

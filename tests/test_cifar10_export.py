@@ -1,22 +1,28 @@
 """cifar10.export: a SavedModel that serves predict's probabilities."""
+import re
+
 import numpy as np
 import pytest
 import tensorflow as tf
-from absl import flags
 
-from cifar10 import export
-from cifar10 import input as cifar10_input
+from cifar10 import data
+from cifar10 import saved_model
 from cifar10 import serving
-from cifar10 import runtime
-from conftest import learnable_examples, run_module
-from test_cifar10_predict import numpy_probabilities, short_run
+from conftest import SHORT_RUN_STEPS, learnable_examples, run_module
+from numpy_model import probabilities as numpy_probabilities
+from tfclassic import errors
 
 tf1 = tf.compat.v1
 
 
 @pytest.fixture(scope='module')
-def train_dir(cifar_data, tmp_path_factory):
-  return short_run(cifar_data, tmp_path_factory)[0]
+def train_dir(short_run):
+  return short_run.train_dir
+
+
+@pytest.fixture(scope='module')
+def checkpoint(short_run):
+  return short_run.train_dir / ('model.ckpt-%d' % SHORT_RUN_STEPS)
 
 
 @pytest.fixture(scope='module')
@@ -30,25 +36,50 @@ def exported(cifar_data, train_dir, tmp_path_factory):
 
 
 @pytest.fixture(scope='module')
-def images_and_predictions(train_dir):
+def images_and_predictions(cifar_data, train_dir):
   """Images, with predict's probabilities for them."""
-  flags.FLAGS.mark_as_parsed()
   images, _ = learnable_examples(6, seed=21)
-  with serving.Classifier(str(train_dir), 10) as classifier:
+  with serving.Classifier(str(train_dir), str(cifar_data)) as classifier:
     return images, classifier.probabilities(images)
 
 
-def test_the_binary_says_what_it_exported(cifar_data, train_dir, exported):
+def _tensor_info(info):
+  """(dtype, shape) of a signature's TensorInfo; -1 for any size."""
+  return (tf.as_dtype(info.dtype),
+          [d.size for d in info.tensor_shape.dim])
+
+
+def test_the_signature_takes_images_and_returns_classes(exported):
+  export_dir, _ = exported
+  with tf.Graph().as_default(), tf1.Session() as sess:
+    meta_graph = tf1.saved_model.loader.load(
+        sess, [tf1.saved_model.tag_constants.SERVING], str(export_dir))
+  signature = meta_graph.signature_def['serving_default']
+  assert signature.method_name == 'tensorflow/serving/predict'
+  assert {k: _tensor_info(v) for k, v in signature.inputs.items()} == {
+      'images': (tf.uint8, [-1, 32, 32, 3])}
+  assert {k: _tensor_info(v) for k, v in signature.outputs.items()} == {
+      'classes': (tf.int64, [-1]), 'class_names': (tf.string, [-1]),
+      'probabilities': (tf.float32, [-1, 10])}
+
+
+def test_the_binary_says_what_it_exported(cifar_data, checkpoint, exported):
   export_dir, result = exported
-  names = cifar10_input.read_class_names(str(cifar_data))
-  assert result.stdout.splitlines() == [
+  names = data.read_class_names(str(cifar_data))
+  exported_line, signature_line = result.stdout.splitlines()
+  assert exported_line == (
       'Exported the moving-average weights of %s (10 classes: %s) to %s.'
-      % (train_dir / 'model.ckpt-12', ', '.join(names), export_dir),
-      'Signature serving_default: images uint8 [N, 32, 32, 3] -> classes '
-      'int64 [N], class_names string [N], probabilities float32 [N, 10].']
+      % (checkpoint, ', '.join(names), export_dir))
+  # The signature as the SavedModel holds it (see the test above).
+  described = re.fullmatch(r'Signature serving_default: (.*) -> (.*)\.',
+                           signature_line)
+  assert described.group(1) == 'images uint8 [N, 32, 32, 3]'
+  assert sorted(described.group(2).split(', ', 2)) == [
+      'class_names string [N]', 'classes int64 [N]',
+      'probabilities float32 [N, 10]']
 
 
-def test_tf2_load_serves_predicts_probabilities(cifar_data, train_dir,
+def test_tf2_load_serves_predicts_probabilities(cifar_data, checkpoint,
                                                 exported,
                                                 images_and_predictions):
   export_dir, _ = exported
@@ -57,9 +88,10 @@ def test_tf2_load_serves_predicts_probabilities(cifar_data, train_dir,
   outputs = {k: v.numpy() for k, v in serve(images=tf.constant(images)).items()}
   np.testing.assert_allclose(outputs['probabilities'], want, atol=1e-6)
   np.testing.assert_allclose(outputs['probabilities'],
-                             numpy_probabilities(train_dir, images), atol=2e-6)
+                             numpy_probabilities(checkpoint, images),
+                             atol=2e-6)
   assert list(outputs['classes']) == list(want.argmax(1))
-  names = cifar10_input.read_class_names(str(cifar_data))
+  names = data.read_class_names(str(cifar_data))
   assert [n.decode() for n in outputs['class_names']] == [
       names[c] for c in want.argmax(1)]
 
@@ -94,22 +126,22 @@ def test_refuses_to_overwrite_an_export(cifar_data, train_dir, exported):
   assert (export_dir / 'saved_model.pb').read_bytes() == before
 
 
-def test_overwrite_replaces_the_export(cifar_data, train_dir, tmp_path):
-  flags.FLAGS.mark_as_parsed()
+def test_overwrite_replaces_the_export(cifar_data, train_dir, checkpoint,
+                                      tmp_path):
   export_dir = tmp_path / 'model'
   export_dir.mkdir()
   (export_dir / 'old_file').write_text('from an earlier export')
-  names = cifar10_input.read_class_names(str(cifar_data))
-  with pytest.raises(runtime.UserError, match='already exists'):
-    export.export(str(train_dir), str(export_dir), names)
-  assert export.export(str(train_dir), str(export_dir), names,
-                       overwrite=True) == str(train_dir / 'model.ckpt-12')
+  with pytest.raises(errors.UserError, match='already exists'):
+    saved_model.export(str(train_dir), str(export_dir), str(cifar_data))
+  assert saved_model.export(str(train_dir), str(export_dir), str(cifar_data),
+                            overwrite=True) == str(checkpoint)
   assert sorted(p.name for p in export_dir.iterdir()) == [
       'saved_model.pb', 'variables']
   assert sorted(p.name for p in tmp_path.iterdir()) == ['model']
 
 
 def test_help_lists_the_flags():
-  key_flags = {f.name for f in flags.FLAGS.get_key_flags_for_module(export)}
-  assert {'checkpoint_dir', 'export_dir', 'overwrite', 'data_dir',
-          'use_fp16'} <= key_flags
+  result = run_module('cifar10.export', '--help', check=False)
+  for flag in ('checkpoint_dir', 'export_dir', 'overwrite', 'data_dir',
+               'use_fp16'):
+    assert re.search(r'--(\[no\])?%s: ' % flag, result.stdout), flag

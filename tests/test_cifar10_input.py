@@ -1,26 +1,40 @@
-"""cifar10.input: readers, queues, preprocessing, data checks and download."""
+"""cifar10.records, .data, .preprocessing, .inputs: readers, queues,
+preprocessing, data checks and download."""
 import hashlib
-import http.server
 import io
 import os
 import tarfile
-import threading
 import time
 
 import numpy as np
 import pytest
 import tensorflow as tf
 
-from cifar10 import input as cifar10_input
-from conftest import (learnable_examples, run_module, write_dataset,
-                      write_records)
+from cifar10 import data as cifar10_data
+from cifar10 import inputs
+from cifar10 import preprocessing
+from cifar10 import records
+from conftest import (closed_port_url, learnable_examples, run_module,
+                      write_dataset, write_records)
 from numpy_model import eval_preprocess, standardize
+from tfclassic import errors
 
 tf1 = tf.compat.v1
 
 
-def _run_queue(fetches, max_runs=10000):
-  """Runs fetches with queue runners until OutOfRangeError; returns results."""
+# More runs than any one-epoch input of these tests gives.
+MAX_RUNS = 10000
+
+
+def _run_queue(fetches, runs=None):
+  """Runs fetches with queue runners; returns the results of each run.
+
+  Args:
+    fetches: what to run.
+    runs: run exactly this many times; the input ending sooner
+      (OutOfRangeError) fails the test. None: run until the input ends, which
+      it must within MAX_RUNS.
+  """
   results = []
   with tf1.Session() as sess:
     sess.run([tf1.global_variables_initializer(),
@@ -28,14 +42,18 @@ def _run_queue(fetches, max_runs=10000):
     coord = tf1.train.Coordinator()
     threads = tf1.train.start_queue_runners(sess, coord)
     try:
-      for _ in range(max_runs):
-        results.append(sess.run(fetches))
-    except tf.errors.OutOfRangeError:
-      pass
+      while len(results) < (runs or MAX_RUNS):
+        try:
+          results.append(sess.run(fetches))
+        except tf.errors.OutOfRangeError:
+          assert runs is None, 'the input ended after %d of %d runs' % (
+              len(results), runs)
+          return results
+      assert runs is not None, 'the input did not end'
+      return results
     finally:
       coord.request_stop()
       coord.join(threads)
-  return results
 
 
 def test_read_cifar10_returns_written_records_then_out_of_range(tmp_path):
@@ -50,7 +68,7 @@ def test_read_cifar10_returns_written_records_then_out_of_range(tmp_path):
                 for j in range(count)]
   with tf.Graph().as_default():
     queue = tf1.train.string_input_producer(files, num_epochs=1, shuffle=False)
-    record = cifar10_input.read_cifar10(queue)
+    record = records.read_cifar10(queue)
     assert record.label.dtype == tf.int32
     assert record.uint8image.dtype == tf.uint8
     assert (record.height, record.width, record.depth) == (32, 32, 3)
@@ -64,12 +82,12 @@ def test_read_cifar10_returns_written_records_then_out_of_range(tmp_path):
 
 
 def test_tf_reader_and_numpy_reader_agree(cifar_data):
-  files = cifar10_input.data_files(str(cifar_data))
-  reader = cifar10_input.Cifar10Reader(files)
+  files = cifar10_data.data_files(str(cifar_data))
+  reader = records.Cifar10Reader(files)
   assert len(reader) == 200
   with tf.Graph().as_default():
     queue = tf1.train.string_input_producer(files, num_epochs=1, shuffle=False)
-    record = cifar10_input.read_cifar10(queue)
+    record = records.read_cifar10(queue)
     got = _run_queue([record.key, record.label, record.uint8image])
   assert len(got) == len(reader)
   for index, (key, label, image) in enumerate(got):
@@ -84,7 +102,7 @@ def test_reader_batches_cover_every_record_once_per_epoch(tmp_path):
   images, labels = learnable_examples(10, seed=3)
   images[:, 0, 0, 0] = np.arange(10)  # a pixel that names the record
   write_records(path, images, labels)
-  reader = cifar10_input.Cifar10Reader([str(path)])
+  reader = records.Cifar10Reader([str(path)])
   batches = reader.batches(4, seed=0)
   seen = np.concatenate([next(batches)[0][:, 0, 0, 0] for _ in range(5)])
   # 20 examples = two epochs; the third batch joins epoch 1's tail to 2's head.
@@ -96,7 +114,7 @@ def test_reader_batches_cover_every_record_once_per_epoch(tmp_path):
 
 def test_distorted_inputs_shapes_and_ranges(cifar_data):
   with tf.Graph().as_default():
-    images, labels = cifar10_input.distorted_inputs(
+    images, labels = inputs.distorted_inputs(
         str(cifar_data), batch_size=8, min_fraction_in_queue=0.001)
     assert images.shape.as_list() == [8, 24, 24, 3]
     assert images.dtype == tf.float32 and labels.dtype == tf.int32
@@ -105,7 +123,7 @@ def test_distorted_inputs_shapes_and_ranges(cifar_data):
     assert 'images:0' in summaries
     assert any('shuffle_batch/fraction_over_50_of_24_full' in name
                for name in summaries)
-    (batch, batch_labels), = _run_queue([images, labels], max_runs=1)
+    (batch, batch_labels), = _run_queue([images, labels], runs=1)
   assert batch_labels.shape == (8,)
   assert set(batch_labels) <= {0, 1, 2, 3}
   np.testing.assert_allclose(batch.mean(axis=(1, 2, 3)), 0, atol=1e-4)
@@ -118,7 +136,7 @@ def test_distortions_crop_flip_and_keep_content():
   rng = np.random.default_rng(0)
   original = rng.integers(0, 256, (32, 32, 3)).astype(np.float32)
   with tf.Graph().as_default(), tf1.Session() as sess:
-    distorted = cifar10_input.distort_image(tf.constant(original))
+    distorted = preprocessing.distort_image(tf.constant(original))
     samples = [sess.run(distorted) for _ in range(30)]
   flips = 0
   for sample in samples:
@@ -145,7 +163,7 @@ def test_eval_inputs_are_the_numpy_centre_crop_exactly_once(tmp_path):
   write_records(tmp_path / 'cifar-10-batches-bin' / 'test_batch.bin',
                 images, labels)
   with tf.Graph().as_default():
-    batch_images, batch_labels, num_records = cifar10_input.inputs(
+    batch_images, batch_labels, num_records = inputs.inputs(
         True, str(tmp_path), batch_size=8)
     assert num_records == 21
     got = _run_queue([batch_images, batch_labels])
@@ -157,7 +175,7 @@ def test_eval_inputs_are_the_numpy_centre_crop_exactly_once(tmp_path):
 
 def test_feed_inputs_take_any_batch_size():
   with tf.Graph().as_default(), tf1.Session() as sess:
-    image_input, labels, images = cifar10_input.distorted_feed_inputs()
+    image_input, labels, images = inputs.distorted_feed_inputs()
     for n in (1, 3):
       out = sess.run(images, {image_input: np.zeros((n, 32, 32, 3), np.uint8)
                               + np.arange(32, dtype=np.uint8)[:, None, None],
@@ -194,13 +212,13 @@ def test_bad_data_is_reported_by_file(tmp_path, damage, message):
     data = bytearray(bad.read_bytes())
     data[3073] = 12
     bad.write_bytes(bytes(data))
-  with pytest.raises(cifar10_input.DataError, match=message):
-    cifar10_input.check_data_files(cifar10_input.data_files(str(tmp_path)))
+  with pytest.raises(errors.DataError, match=message):
+    cifar10_data.check_data_files(cifar10_data.data_files(str(tmp_path)))
   # The same through the training binary, as a user meets it.
   start = time.time()
   result = run_module('cifar10.train', '--data_dir=%s' % tmp_path,
                       '--train_dir=%s' % (tmp_path / 'train'),
-                      '--data_url=http://127.0.0.1:9/none', check=False)
+                      '--data_url=' + closed_port_url(), check=False)
   assert result.returncode == 1
   if damage == 'missing':
     assert 'The CIFAR-10 data is not in' in result.stderr
@@ -233,77 +251,46 @@ def _official_like_tarball() -> bytes:
   data[:, 0] = labels
   data[:, 1:] = images.transpose(0, 3, 1, 2).reshape(4, -1)
   members = {'cifar-10-batches-bin/%s' % name: data.tobytes()
-             for name in cifar10_input.TRAIN_FILES + cifar10_input.TEST_FILES}
+             for name in records.TRAIN_FILES + records.TEST_FILES}
   members['cifar-10-batches-bin/batches.meta.txt'] = b'airplane\n'
   return _tarball(members)
 
 
-@pytest.fixture
-def http_server():
-  """Serves {path: bytes} on a free loopback port; yields (files, base_url)."""
-  files = {}
-  requests = []
-
-  class Handler(http.server.BaseHTTPRequestHandler):
-    def do_GET(self):
-      requests.append(self.path)
-      if self.path not in files:
-        self.send_error(404)
-        return
-      body = files[self.path]
-      self.send_response(200)
-      self.send_header('Content-Length', str(len(body)))
-      self.end_headers()
-      self.wfile.write(body)
-
-    def log_message(self, *args):
-      pass
-
-  server = http.server.ThreadingHTTPServer(('127.0.0.1', 0), Handler)
-  thread = threading.Thread(target=server.serve_forever, daemon=True)
-  thread.start()
-  try:
-    yield files, requests, 'http://127.0.0.1:%d' % server.server_address[1]
-  finally:
-    server.shutdown()
-    server.server_close()
-
-
-def test_download_verifies_extracts_and_skips_done_work(tmp_path, http_server):
-  files, requests, base = http_server
+def test_download_verifies_extracts_and_skips_done_work(tmp_path,
+                                                       loopback_server):
   archive = _official_like_tarball()
-  files['/cifar-10-binary.tar.gz'] = archive
-  url = base + '/cifar-10-binary.tar.gz'
+  loopback_server.files['/cifar-10-binary.tar.gz'] = archive
+  url = loopback_server.url + '/cifar-10-binary.tar.gz'
   md5 = hashlib.md5(archive).hexdigest()
-  batches = cifar10_input.maybe_download_and_extract(str(tmp_path), url, md5)
+  batches = cifar10_data.maybe_download_and_extract(str(tmp_path), url, md5)
   assert batches == str(tmp_path / 'cifar-10-batches-bin')
-  assert cifar10_input.check_data_files(
-      cifar10_input.data_files(str(tmp_path))) == 20
+  assert cifar10_data.check_data_files(
+      cifar10_data.data_files(str(tmp_path))) == 20
   assert not list(tmp_path.glob('*.part'))
   assert (tmp_path / 'cifar-10-binary.tar.gz').read_bytes() == archive
-  cifar10_input.maybe_download_and_extract(str(tmp_path), url, md5)
-  assert requests == ['/cifar-10-binary.tar.gz']
+  cifar10_data.maybe_download_and_extract(str(tmp_path), url, md5)
+  assert loopback_server.requests == ['/cifar-10-binary.tar.gz']
   # A verified archive is extracted again without downloading it again.
   (tmp_path / 'cifar-10-batches-bin' / 'test_batch.bin').unlink()
-  cifar10_input.maybe_download_and_extract(str(tmp_path), url, md5)
-  assert requests == ['/cifar-10-binary.tar.gz']
+  cifar10_data.maybe_download_and_extract(str(tmp_path), url, md5)
+  assert loopback_server.requests == ['/cifar-10-binary.tar.gz']
   assert (tmp_path / 'cifar-10-batches-bin' / 'test_batch.bin').exists()
 
 
-def test_download_with_wrong_checksum_leaves_no_file(tmp_path, http_server):
-  files, _, base = http_server
-  files['/cifar-10-binary.tar.gz'] = _official_like_tarball()
-  with pytest.raises(cifar10_input.DataError, match='checksum'):
-    cifar10_input.maybe_download_and_extract(
-        str(tmp_path), base + '/cifar-10-binary.tar.gz', '0' * 32)
+def test_download_with_wrong_checksum_leaves_no_file(tmp_path,
+                                                    loopback_server):
+  loopback_server.files['/cifar-10-binary.tar.gz'] = _official_like_tarball()
+  with pytest.raises(errors.DataError, match='checksum'):
+    cifar10_data.maybe_download_and_extract(
+        str(tmp_path), loopback_server.url + '/cifar-10-binary.tar.gz',
+        '0' * 32)
   assert os.listdir(tmp_path) == []
 
 
-def test_offline_gives_one_clear_paragraph(tmp_path, http_server):
-  _, _, base = http_server
-  with pytest.raises(cifar10_input.DataError) as error:
-    cifar10_input.maybe_download_and_extract(
-        str(tmp_path), base + '/missing.tar.gz', '0' * 32)
+def test_offline_gives_one_clear_paragraph(tmp_path, loopback_server):
+  with pytest.raises(errors.DataError) as error:
+    cifar10_data.maybe_download_and_extract(
+        str(tmp_path), loopback_server.url + '/missing.tar.gz', '0' * 32)
   message = str(error.value)
   assert 'data_batch_1.bin' in message and 'test_batch.bin' in message
   assert str(tmp_path / 'cifar-10-batches-bin') in message
@@ -318,30 +305,30 @@ def test_offline_gives_one_clear_paragraph(tmp_path, http_server):
     ({}, {'cifar-10-batches-bin/link': '../../outside'}),
 ])
 def test_archive_members_leaving_data_dir_are_refused(
-    tmp_path, http_server, members, links):
-  files, _, base = http_server
+    tmp_path, loopback_server, members, links):
   archive = _tarball(members, links)
-  files['/a.tar.gz'] = archive
+  loopback_server.files['/a.tar.gz'] = archive
   data_dir = tmp_path / 'data'
-  with pytest.raises(cifar10_input.DataError, match='outside'):
-    cifar10_input.maybe_download_and_extract(
-        str(data_dir), base + '/a.tar.gz', hashlib.md5(archive).hexdigest())
+  with pytest.raises(errors.DataError, match='outside'):
+    cifar10_data.maybe_download_and_extract(
+        str(data_dir), loopback_server.url + '/a.tar.gz',
+        hashlib.md5(archive).hexdigest())
   assert sorted(p.name for p in tmp_path.rglob('*')) == ['a.tar.gz', 'data']
 
 
 def test_files_in_place_need_no_network(cifar_data):
-  batches = cifar10_input.maybe_download_and_extract(
-      str(cifar_data), 'http://127.0.0.1:9/unreachable', '0' * 32)
+  batches = cifar10_data.maybe_download_and_extract(
+      str(cifar_data), closed_port_url(), '0' * 32)
   assert batches == str(cifar_data / 'cifar-10-batches-bin')
   # --data_dir may also name the folder of .bin files itself.
-  assert cifar10_input.maybe_download_and_extract(
-      batches, 'http://127.0.0.1:9/unreachable', '0' * 32) == batches
+  assert cifar10_data.maybe_download_and_extract(
+      batches, closed_port_url(), '0' * 32) == batches
 
 
 def test_class_names_from_meta_file(cifar_data, tmp_path):
-  assert cifar10_input.read_class_names(str(cifar_data))[:2] == [
+  assert cifar10_data.read_class_names(str(cifar_data))[:2] == [
       'airplane', 'automobile']
-  assert cifar10_input.read_class_names(str(tmp_path))[:2] == ['0', '1']
+  assert cifar10_data.read_class_names(str(tmp_path))[:2] == ['0', '1']
 
 
 # Batched distortions: the same distribution as distort_image, per image.
@@ -390,7 +377,7 @@ def _distinct_sources(count, seed):
 def test_batched_distortions_crop_flip_and_scale_each_image_independently():
   sources = _distinct_sources(128, seed=5)
   with tf.Graph().as_default(), tf1.Session() as sess:
-    distorted = cifar10_input.distort_images(tf.constant(sources))
+    distorted = preprocessing.distort_images(tf.constant(sources))
     batches = [sess.run(distorted) for _ in range(2)]
   assert batches[0].shape == (128, 24, 24, 3)
   assert batches[0].dtype == np.float32
@@ -414,7 +401,7 @@ def test_batched_distortions_crop_flip_and_scale_each_image_independently():
 def test_batched_and_per_example_distortions_agree_in_distribution():
   sources = _distinct_sources(1, seed=6)
   with tf.Graph().as_default(), tf1.Session() as sess:
-    per_example = cifar10_input.distort_image(
+    per_example = preprocessing.distort_image(
         tf.constant(sources[0], tf.float32))
     samples = np.stack([sess.run(per_example) for _ in range(200)])
   offsets_y, offsets_x, flips, factors = np.array(
@@ -436,19 +423,49 @@ def _label_from_colour(image):
 @pytest.mark.parametrize('batched', [True, False])
 def test_distorted_inputs_keep_labels_with_their_images(cifar_data, batched):
   with tf.Graph().as_default():
-    images, labels = cifar10_input.distorted_inputs(
+    images, labels = inputs.distorted_inputs(
         str(cifar_data), batch_size=32, min_fraction_in_queue=0.001,
         batched=batched)
     assert images.shape.as_list() == [32, 24, 24, 3]
     assert labels.shape.as_list() == [32]
-    got = _run_queue([images, labels], max_runs=3)
+    got = _run_queue([images, labels], runs=3)
+  assert len(got) == 3
   for batch, batch_labels in got:
     assert [_label_from_colour(image) for image in batch] == list(batch_labels)
 
 
+def _fed_batches(cifar_data, seed):
+  """Three distorted --input=feed batches of a fresh graph seeded with seed."""
+  train_input = inputs.TrainInput(str(cifar_data), batch_size=16, seed=seed)
+  with tf.Graph().as_default(), tf1.Session() as sess:
+    tf1.set_random_seed(seed)
+    images, labels, feed_fn = train_input.feed()
+    return [sess.run([images, labels], feed_fn()) for _ in range(3)]
+
+
+def test_a_seed_repeats_the_fed_examples_and_their_distortions(cifar_data):
+  first, again, other = (_fed_batches(cifar_data, seed) for seed in (3, 3, 4))
+  for (images, labels), (images_again, labels_again) in zip(first, again):
+    np.testing.assert_array_equal(labels, labels_again)
+    np.testing.assert_array_equal(images, images_again)
+  assert not all(np.array_equal(a[0], b[0]) for a, b in zip(first, other))
+
+
+def test_the_seed_reaches_the_queues_shuffles(cifar_data):
+  """The queue's order also depends on its threads' timing, so a seed cannot
+  repeat it exactly; it seeds both of its shuffles."""
+  with tf.Graph().as_default() as graph:
+    inputs.TrainInput(str(cifar_data), batch_size=16, seed=3).queue()
+  shuffles = [op for op in graph.get_operations()
+              if op.type in ('RandomShuffle', 'RandomShuffleQueueV2')]
+  assert sorted(op.type for op in shuffles) == ['RandomShuffle',
+                                               'RandomShuffleQueueV2']
+  assert {op.get_attr('seed2') for op in shuffles} == {3}
+
+
 def test_reader_batch_equals_record_by_record(tmp_path):
   write_dataset(tmp_path, per_file=7)
-  reader = cifar10_input.Cifar10Reader(cifar10_input.data_files(str(tmp_path)))
+  reader = records.Cifar10Reader(cifar10_data.data_files(str(tmp_path)))
   indices = [34, 0, 8, -1, 20, 8, 13]  # across files, repeated, negative
   images, labels = reader.batch(indices)
   assert images.shape == (7, 32, 32, 3) and images.flags.c_contiguous
@@ -463,5 +480,5 @@ def test_reader_batch_equals_record_by_record(tmp_path):
 
 def test_class_names_from_a_folder_holding_only_the_meta_file(tmp_path):
   (tmp_path / 'batches.meta.txt').write_text('cat\ndog\nbird\n')
-  assert cifar10_input.read_class_names(str(tmp_path)) == ['cat', 'dog',
+  assert cifar10_data.read_class_names(str(tmp_path)) == ['cat', 'dog',
                                                            'bird']

@@ -2,13 +2,11 @@
 import numpy as np
 import pytest
 import tensorflow as tf
-from absl import flags
-from absl.testing import flagsaver
 
 from cifar10 import model
-from cifar10 import runtime
 from conftest import learnable_examples
 from numpy_model import cross_entropy, eval_preprocess, logits as np_logits
+from tfclassic import session
 
 tf1 = tf.compat.v1
 
@@ -92,24 +90,31 @@ def test_train_op_lowers_the_loss_and_tracks_averages():
     train_op = model.train(total_loss, global_step, batch_size=64)
     cross_entropy = tf1.get_default_graph().get_tensor_by_name(
         'cross_entropy:0')
+    weights, = [v for v in tf1.trainable_variables()
+                if v.op.name == 'conv1/weights']
+    shadow, = [v for v in tf1.global_variables()
+               if v.op.name == 'conv1/weights/ExponentialMovingAverage']
     sess.run(tf1.global_variables_initializer())
     first_loss, first_cross_entropy = sess.run([total_loss, cross_entropy])
-    before = _weights(sess)
+    # The average, computed here from the weights after each step: it starts
+    # at the initial weights, and num_updates (the global step after the
+    # update) lowers the decay early on. It must match to float rounding,
+    # measured against how far the average lags behind the weights.
+    want_shadow = sess.run(weights).astype(np.float64)
     for _ in range(50):
       sess.run(train_op)
+      step, after, got_shadow = sess.run([global_step, weights, shadow])
+      decay = min(model.MOVING_AVERAGE_DECAY, (1 + step) / (10 + step))
+      want_shadow = decay * want_shadow + (1 - decay) * after
+      lag = np.abs(want_shadow - after).max()
+      assert lag > 0
+      assert np.abs(got_shadow - want_shadow).max() < 5e-3 * lag, step
     # Weight decay is most of the initial loss; the data term must fall most.
     assert sess.run(total_loss) < first_loss
     assert sess.run(cross_entropy) < 0.5 * first_cross_entropy
     assert sess.run(global_step) == 50
-    shadow, = [sess.run(v) for v in tf1.global_variables()
-               if v.op.name == 'conv1/weights/ExponentialMovingAverage']
-    after = _weights(sess)['conv1/weights']
     summary = tf1.Summary.FromString(sess.run(tf1.summary.merge_all()))
   tags = {value.tag for value in summary.value}
-  # num_updates makes the early decay (1 + step) / (10 + step): the average
-  # moves towards the weights but lags behind them.
-  assert not np.allclose(shadow, before['conv1/weights'])
-  assert not np.allclose(shadow, after)
   for name in ('learning_rate', 'total_loss', 'total_loss_raw',
                'cross_entropy', 'cross_entropy_raw', 'conv1/conv1/sparsity',
                'conv1/conv1/activations', 'conv1/weights',
@@ -131,57 +136,57 @@ def test_banded_and_stock_lrn_give_the_same_model_and_gradients():
   images = eval_preprocess(learnable_examples(8, seed=4)[0])
   labels = np.arange(8, dtype=np.int32) % 10
   results = {}
-  try:
-    for implementation in model.LRN_IMPLEMENTATIONS:
-      model.set_lrn_implementation(implementation)
-      assert model.lrn_implementation() == implementation
-      with tf.Graph().as_default(), tf1.Session() as sess:
-        tf1.set_random_seed(0)
-        logits = model.inference(tf.constant(images, tf.float32))
-        grads = tf.gradients(model.loss(logits, tf.constant(labels)),
-                             tf1.trainable_variables())
-        sess.run(tf1.global_variables_initializer())
-        results[implementation] = sess.run([logits] + grads)
-  finally:
-    model.set_lrn_implementation('banded')
+  for implementation in model.LRN_IMPLEMENTATIONS:
+    with tf.Graph().as_default(), tf1.Session() as sess:
+      tf1.set_random_seed(0)
+      logits = model.inference(tf.constant(images, tf.float32),
+                               lrn=implementation)
+      grads = tf.gradients(model.loss(logits, tf.constant(labels)),
+                           tf1.trainable_variables())
+      ops = {op.type for op in tf1.get_default_graph().get_operations()}
+      # Each builds its own LRN: tf.nn.lrn's op, or the banded matrix product.
+      assert ('LRN' in ops) == (implementation == 'stock')
+      sess.run(tf1.global_variables_initializer())
+      results[implementation] = sess.run([logits] + grads)
   for banded, stock in zip(results['banded'], results['stock']):
     np.testing.assert_allclose(banded, stock, rtol=1e-4,
                                atol=1e-5 * np.abs(stock).max())
 
 
 def test_unknown_lrn_implementation_is_refused():
-  with pytest.raises(ValueError, match='not one of banded, stock'):
-    model.set_lrn_implementation('fast')
+  with tf.Graph().as_default():
+    with pytest.raises(ValueError, match='not one of banded, stock'):
+      model.inference(tf1.placeholder(tf.float32, [1, 24, 24, 3]),
+                      lrn='fast')
 
 
-def test_runtime_applies_lrn_and_precision_flags():
-  flags.FLAGS.mark_as_parsed()
+def test_options_apply_lrn_and_precision():
   images, labels = learnable_examples(16, seed=8)
-  try:
-    with flagsaver.flagsaver(lrn='stock', precision='bf16'):
-      with tf.Graph().as_default():
-        global_step = tf1.train.get_or_create_global_step()
-        logits = model.inference(runtime.model_input(
-            tf.constant(eval_preprocess(images), tf.float32)))
-        assert model.lrn_implementation() == 'stock'
-        total_loss = model.loss(logits, tf.constant(labels.astype(np.int32)))
-        train_op = model.train(total_loss, global_step, batch_size=16)
-        config = runtime.session_config()
-        assert config.graph_options.rewrite_options.\
-            auto_mixed_precision_onednn_bfloat16 == 1  # ON
-        with tf1.Session(config=config) as sess:
-          sess.run(tf1.global_variables_initializer())
-          for _ in range(3):
-            _, loss_value = sess.run([train_op, total_loss])
-        # The rewrite computes in bfloat16; what is stored stays float32.
-        assert np.isfinite(loss_value)
-        assert {v.dtype.base_dtype for v in tf1.global_variables()
-                if v.dtype.is_floating} == {tf.float32}
-      with flagsaver.flagsaver(use_fp16=True):
-        with pytest.raises(runtime.UserError, match='exclude each other'):
-          runtime.session_config()
-  finally:
-    model.set_lrn_implementation('banded')
+  options = model.ModelOptions(lrn='stock')
+  with tf.Graph().as_default():
+    global_step = tf1.train.get_or_create_global_step()
+    logits = model.configured_inference(
+        tf.constant(eval_preprocess(images), tf.float32), 10, options)
+    assert 'LRN' in {op.type for op in
+                     tf1.get_default_graph().get_operations()}
+    total_loss = model.loss(logits, tf.constant(labels.astype(np.int32)))
+    train_op = model.train(total_loss, global_step, batch_size=16)
+    config = session.session_config(bf16=True)
+    assert config.graph_options.rewrite_options.\
+        auto_mixed_precision_onednn_bfloat16 == 1  # ON
+    with tf1.Session(config=config) as sess:
+      sess.run(tf1.global_variables_initializer())
+      for _ in range(3):
+        _, loss_value = sess.run([train_op, total_loss])
+    # The rewrite computes in bfloat16; what is stored stays float32.
+    assert np.isfinite(loss_value)
+    assert {v.dtype.base_dtype for v in tf1.global_variables()
+            if v.dtype.is_floating} == {tf.float32}
+  with tf.Graph().as_default():
+    logits = model.configured_inference(
+        tf1.placeholder(tf.float32, [2, 24, 24, 3]), 10,
+        model.ModelOptions(use_fp16=True))
+    assert logits.dtype == tf.float16
 
 
 @pytest.mark.parametrize('flags_line, native', [
@@ -191,5 +196,5 @@ def test_runtime_applies_lrn_and_precision_flags():
 def test_cpu_has_bf16_reads_the_cpu_flags(tmp_path, flags_line, native):
   cpuinfo = tmp_path / 'cpuinfo'
   cpuinfo.write_text('processor\t: 0\nflags\t\t: %s\n' % flags_line)
-  assert runtime.cpu_has_bf16(str(cpuinfo)) is native
-  assert runtime.cpu_has_bf16(str(tmp_path / 'missing')) is None
+  assert session.cpu_has_bf16(str(cpuinfo)) is native
+  assert session.cpu_has_bf16(str(tmp_path / 'missing')) is None

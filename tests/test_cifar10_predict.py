@@ -4,54 +4,23 @@ import re
 import numpy as np
 import pytest
 import tensorflow as tf
-from absl import flags
 
-from cifar10 import input as cifar10_input
-from cifar10 import predict
+from cifar10 import data
+from cifar10 import records
 from cifar10 import serving
-from cifar10 import runtime
-from conftest import QUICK_TRAIN_FLAGS, learnable_examples, run_module
-from numpy_model import eval_preprocess, logits as np_logits
-from test_cifar10_eval import WEIGHTS
-
-
-def numpy_probabilities(train_dir, images_uint8):
-  """Softmax of the numpy model with the latest checkpoint's averages."""
-  reader = tf.train.load_checkpoint(tf.compat.v1.train.latest_checkpoint(
-      str(train_dir)))
-  weights = {name: reader.get_tensor(name + '/ExponentialMovingAverage')
-             for name in WEIGHTS}
-  logits = np_logits(eval_preprocess(images_uint8), weights)
-  exp = np.exp(logits - logits.max(1, keepdims=True))
-  return exp / exp.sum(1, keepdims=True)
-
-
-_short_run = {}
-
-
-def short_run(cifar_data, tmp_path_factory):
-  """(train_dir, eval_dir) of 12 quick training steps (summaries every 3) and
-  an eval of the last checkpoint, made once per test session.
-
-  They are the folders train/ and eval/ of one logdir, as TensorBoard wants
-  them. The tests of export, plot_curves and TensorBoard use them too.
-  """
-  if not _short_run:
-    logdir = tmp_path_factory.mktemp('short_run')
-    train_dir, eval_dir = logdir / 'train', logdir / 'eval'
-    run_module('cifar10.train', '--data_dir=%s' % cifar_data,
-               '--train_dir=%s' % train_dir, '--max_steps=12',
-               '--save_summaries_steps=3', *QUICK_TRAIN_FLAGS)
-    run_module('cifar10.eval', '--data_dir=%s' % cifar_data,
-               '--checkpoint_dir=%s' % train_dir, '--eval_dir=%s' % eval_dir,
-               '--run_once', '--batch_size=16')
-    _short_run.update(train_dir=train_dir, eval_dir=eval_dir)
-  return _short_run['train_dir'], _short_run['eval_dir']
+from conftest import SHORT_RUN_STEPS, learnable_examples, run_module
+from numpy_model import probabilities as numpy_probabilities
+from tfclassic import errors
 
 
 @pytest.fixture(scope='module')
-def train_dir(cifar_data, tmp_path_factory):
-  return short_run(cifar_data, tmp_path_factory)[0]
+def train_dir(short_run):
+  return short_run.train_dir
+
+
+@pytest.fixture(scope='module')
+def checkpoint(short_run):
+  return short_run.train_dir / ('model.ckpt-%d' % SHORT_RUN_STEPS)
 
 
 @pytest.fixture(scope='module')
@@ -92,15 +61,15 @@ def as_vector(printed, class_names):
 
 
 def test_images_and_records_get_the_numpy_models_probabilities(
-    cifar_data, train_dir, image_files, predicted):
+    cifar_data, checkpoint, image_files, predicted):
   files, _ = image_files
   result, lines = predicted
-  names = cifar10_input.read_class_names(str(cifar_data))
-  record, label = cifar10_input.Cifar10Reader(
-      cifar10_input.data_files(str(cifar_data), eval_data=True))[3]
+  names = data.read_class_names(str(cifar_data))
+  record, label = records.Cifar10Reader(
+      data.data_files(str(cifar_data), eval_data=True))[3]
   large_resized = serving.resize_image(files['large'][1]).numpy()
   want = numpy_probabilities(
-      train_dir, np.stack([files['small'][1], large_resized, record]))
+      checkpoint, np.stack([files['small'][1], large_resized, record]))
   assert list(lines) == [str(files['small'][0]), str(files['large'][0]),
                          'test_batch.bin:3 (label %s)' % names[label]]
   for printed, want_row in zip(lines.values(), want):
@@ -121,12 +90,14 @@ def test_a_bad_image_is_reported_and_the_others_still_classified(
   assert len(lines) == 3
 
 
-def test_classifier_matches_numpy_to_float_precision(cifar_data, train_dir):
-  flags.FLAGS.mark_as_parsed()
+def test_classifier_matches_numpy_to_float_precision(cifar_data, train_dir,
+                                                     checkpoint):
   images, _ = learnable_examples(5, seed=11)
-  with serving.Classifier(str(train_dir), 10) as classifier:
+  with serving.Classifier(str(train_dir), str(cifar_data)) as classifier:
     got = classifier.probabilities(images, batch_size=2)
-  np.testing.assert_allclose(got, numpy_probabilities(train_dir, images),
+    assert classifier.checkpoint == str(checkpoint)
+    assert classifier.class_names == data.read_class_names(str(cifar_data))
+  np.testing.assert_allclose(got, numpy_probabilities(checkpoint, images),
                              atol=2e-6)
 
 
@@ -140,47 +111,48 @@ def test_resize_keeps_32x32_images_and_flat_colours():
 
 
 def test_top_k_lines_are_sorted_and_cut():
-  line = predict.format_prediction(
+  line = serving.format_prediction(
       'x.png', np.array([0.1, 0.6, 0.3]), ['a', 'b', 'c'], top_k=2)
   assert line == 'x.png: b 0.6000, c 0.3000'
 
 
-def test_missing_wrong_and_other_checkpoints_fail_clearly(train_dir,
-                                                           tmp_path):
-  flags.FLAGS.mark_as_parsed()
-  with pytest.raises(runtime.UserError, match=re.escape(
+def test_missing_wrong_and_other_checkpoints_fail_clearly(
+    cifar_data, train_dir, checkpoint, tmp_path):
+  with pytest.raises(errors.UserError, match=re.escape(
       'No checkpoint found in %s. Train first' % tmp_path)):
-    serving.Classifier(str(tmp_path), 10)
+    serving.Classifier(str(tmp_path), str(cifar_data))
   with tf.Graph().as_default(), tf.compat.v1.Session() as sess:
     tf.compat.v1.get_variable('conv1/weights', [3])
     sess.run(tf.compat.v1.global_variables_initializer())
     tf.compat.v1.train.Saver().save(sess, str(tmp_path / 'model.ckpt'))
-  with pytest.raises(runtime.UserError, match=re.escape(
+  with pytest.raises(errors.UserError, match=re.escape(
       '%s does not match this model (was it written by another model or '
-      '--use_fp16 setting?): Key ' % (tmp_path / 'model.ckpt')) +
-      r'\S+ not found in checkpoint$'):
-    serving.Classifier(str(tmp_path), 10)
-  with pytest.raises(runtime.UserError, match=re.escape(
+      'setting?): it has no variable ' % (tmp_path / 'model.ckpt'))):
+    serving.Classifier(str(tmp_path), str(cifar_data))
+  three_classes = tmp_path / 'three'
+  three_classes.mkdir()
+  (three_classes / 'batches.meta.txt').write_text('cat\ndog\nbird\n')
+  with pytest.raises(errors.UserError, match=re.escape(
       '%s has 10 classes, but --data_dir=%s names 3: pass the --data_dir the '
-      'model was trained on' % (train_dir / 'model.ckpt-12',
-                                flags.FLAGS.data_dir))):
-    serving.Classifier(str(train_dir), 3)
+      'model was trained on' % (checkpoint, three_classes))):
+    serving.Classifier(str(train_dir), str(three_classes))
 
 
 def test_read_record_finds_files_in_data_dir_and_rejects_bad_specs(
     cifar_data):
-  test_file = cifar10_input.data_files(str(cifar_data), eval_data=True)
-  want = cifar10_input.Cifar10Reader(test_file)[-1]
+  test_file = data.data_files(str(cifar_data), eval_data=True)
+  want = records.Cifar10Reader(test_file)[-1]
   for spec in ('test_batch.bin:-1', '%s:59' % test_file[0]):
-    image, label = predict.read_record(spec, str(cifar_data), 10)
+    image, label = data.read_record(spec, str(cifar_data), 10)
     assert np.array_equal(image, want[0]) and label == want[1]
   with pytest.raises(ValueError, match='expected FILE:INDEX'):
-    predict.read_record('test_batch.bin', str(cifar_data), 10)
+    data.read_record('test_batch.bin', str(cifar_data), 10)
   with pytest.raises(IndexError, match='record 60 out of range'):
-    predict.read_record('test_batch.bin:60', str(cifar_data), 10)
+    data.read_record('test_batch.bin:60', str(cifar_data), 10)
 
 
 def test_help_lists_the_flags():
-  key_flags = {f.name for f in flags.FLAGS.get_key_flags_for_module(predict)}
-  assert {'checkpoint_dir', 'top_k', 'record', 'data_dir', 'batch_size',
-          'use_fp16'} <= key_flags
+  result = run_module('cifar10.predict', '--help', check=False)
+  for flag in ('checkpoint_dir', 'top_k', 'record', 'data_dir', 'batch_size',
+               'use_fp16', 'lrn', 'precision'):
+    assert re.search(r'--(\[no\])?%s: ' % flag, result.stdout), flag

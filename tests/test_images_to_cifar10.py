@@ -11,9 +11,11 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from cifar10 import input as cifar10_input
+from cifar10 import data
+from cifar10 import records
 from cifar10 import serving
-from conftest import (PROJECT_ROOT, QUICK_TRAIN_FLAGS, learnable_examples,
+from conftest import (CIFAR10_SEED_FLAG, PROJECT_ROOT, QUICK_TRAIN_FLAGS,
+                      checkpoint_steps, learnable_examples, numpy_precision,
                       run_module)
 
 sys.path.insert(0, str(PROJECT_ROOT / 'scripts'))
@@ -73,8 +75,8 @@ def converted(source, tmp_path_factory):
 
 
 def read_records(data_dir, eval_data):
-  return cifar10_input.Cifar10Reader(
-      cifar10_input.data_files(str(data_dir), eval_data), len(CLASSES))
+  return records.Cifar10Reader(
+      data.data_files(str(data_dir), eval_data), len(CLASSES))
 
 
 def test_pixels_and_labels_round_trip_exactly(source, converted):
@@ -86,7 +88,7 @@ def test_pixels_and_labels_round_trip_exactly(source, converted):
     got.update((label, image.tobytes())
                for image, label in (reader[i] for i in range(len(reader))))
   assert got == want
-  assert cifar10_input.read_class_names(str(out)) == CLASSES
+  assert data.read_class_names(str(out)) == CLASSES
 
 
 def test_report_lists_the_split_and_what_was_skipped(source, converted):
@@ -110,8 +112,8 @@ def test_report_lists_the_split_and_what_was_skipped(source, converted):
                        % src]
   _, test_labels = read_records(out, eval_data=True).batch(range(6))
   assert sorted(test_labels) == [0, 0, 1, 1, 2, 2]
-  assert [(out / name).stat().st_size // cifar10_input.RECORD_BYTES
-          for name in cifar10_input.TRAIN_FILES] == [7, 6, 6, 6, 6]
+  assert [(out / name).stat().st_size // records.RECORD_BYTES
+          for name in records.TRAIN_FILES] == [7, 6, 6, 6, 6]
 
 
 def test_the_split_is_deterministic(source, converted, tmp_path):
@@ -151,14 +153,18 @@ def test_train_eval_and_predict_use_the_three_classes(source, converted,
   out, _ = converted
   run_module('cifar10.train', '--data_dir=%s' % out,
              '--train_dir=%s' % tmp_path, '--max_steps=6',
-             *QUICK_TRAIN_FLAGS)
+             *QUICK_TRAIN_FLAGS, CIFAR10_SEED_FLAG)
   result = run_module('cifar10.eval', '--data_dir=%s' % out,
                       '--checkpoint_dir=%s' % tmp_path,
                       '--eval_dir=%s' % (tmp_path / 'eval'), '--run_once',
                       '--batch_size=4')
   assert 'The test data holds 6 examples; scoring all of them.' in (
       result.stdout)
-  assert re.search(r': precision @ 1 = \d\.\d{3}$', result.stdout, re.M)
+  # The three-class model's checkpoint, scored as numpy scores it.
+  assert checkpoint_steps(tmp_path)[-1] == 6
+  printed, = re.findall(r': precision @ 1 = (\d\.\d{3})$', result.stdout,
+                        re.M)
+  assert printed == '%.3f' % numpy_precision(tmp_path / 'model.ckpt-6', out, 6)
   _, label = read_records(out, eval_data=True)[0]
   result = run_module('cifar10.predict', '--data_dir=%s' % out,
                       '--checkpoint_dir=%s' % tmp_path,

@@ -1,17 +1,16 @@
 """linear: the tf.train API tutorial's fit, its stability bound and sweep."""
 
 import math
-import pathlib
 import re
-import subprocess
-import sys
 
 import numpy as np
 import pytest
+import tensorflow as tf
 
+from conftest import interrupt_training, latest_step, read_scalars, run_module
 from linear import fit, model
 
-PROJECT_ROOT = pathlib.Path(__file__).resolve().parents[1]
+VALUES = r'W: \[([-\d.e]+)\] b: \[([-\d.e]+)\] loss: ([\d.e+-]+)'
 
 
 def numpy_descent(learning_rate, steps):
@@ -80,24 +79,57 @@ def test_verdict_classifies_final_values():
 
 
 def run(module, *args):
-  result = subprocess.run([sys.executable, '-m', module, *args],
-                          cwd=PROJECT_ROOT, capture_output=True, text=True,
-                          timeout=300)
-  assert result.returncode == 0, result.stderr
-  return result.stdout
+  return run_module(module, *args).stdout
 
 
-def test_train_binary_prints_the_tutorial_lines():
+def test_train_binary_prints_the_tutorial_lines(tmp_path):
+  # The old spellings --steps and --log_every still work.
   out = run('linear.train', '--learning_rate=0.01', '--steps=1000',
-            '--log_every=100')
+            '--log_every=100', f'--train_dir={tmp_path}')
   steps = re.findall(r'^step (\d+): W: \[[-\d.e]+\] b: \[[-\d.e]+\] '
                      r'loss: [\d.e+-]+$', out, re.M)
   assert steps == [str(s) for s in range(0, 1001, 100)]
   assert 'step 0: W: [0.3] b: [-0.3] loss: 23.66' in out
-  final = re.search(r'^W: \[([-\d.e]+)\] b: \[([-\d.e]+)\] loss: '
-                    r'([\d.e+-]+)$', out, re.M)
+  final = re.search(rf'^{VALUES}$', out, re.M)
   W, b, loss = (float(v) for v in final.groups())
   assert abs(W + 1) < 1e-5 and abs(b - 1) < 2e-5 and loss < 2e-10
+  assert latest_step(tmp_path) == 1000
+  # Summaries every 100 steps, the default --save_summaries_steps.
+  summary_steps = [step for step, _ in read_scalars(tmp_path)['loss']]
+  assert len(summary_steps) == 10
+  assert set(np.diff(summary_steps)) == {100}
+
+
+def test_train_ctrl_c_saves_and_a_rerun_resumes_the_descent(tmp_path):
+  common = ['--learning_rate=0.01', f'--train_dir={tmp_path}',
+            '--log_frequency=100', '--seed=0']
+  _, stopped = interrupt_training('linear.train', *common,
+                                  '--max_steps=100000000',
+                                  train_dir=tmp_path, pattern=r'^step 200: ')
+  assert stopped >= 200
+  out = run('linear.train', *common, f'--max_steps={stopped + 300}')
+  assert f'Resuming from {tmp_path}/model.ckpt-{stopped}.' in out
+  assert latest_step(tmp_path) == stopped + 300
+  # The weights went on descending from where they were saved.
+  W, b, loss = (float(v) for v in re.search(rf'^{VALUES}$', out,
+                                            re.M).groups())
+  W_np, b_np, loss_np = numpy_descent(0.01, stopped + 300)
+  assert W == pytest.approx(W_np, abs=1e-5)
+  assert b == pytest.approx(b_np, abs=2e-5)
+  assert loss == pytest.approx(loss_np, rel=1e-2, abs=1e-9)
+
+
+def test_train_stops_on_nan_keeping_the_last_checkpoint(tmp_path):
+  result = run_module('linear.train', '--learning_rate=0.04',
+                      '--max_steps=1000', f'--train_dir={tmp_path}',
+                      '--seed=0', check=False)
+  assert result.returncode == 1
+  assert 'Traceback' not in result.stderr
+  assert (f'Error: Model diverged with loss = NaN. The last checkpoint, '
+          f'{tmp_path}/model.ckpt-0, was written before the loss diverged '
+          'and is kept.') in result.stderr
+  assert tf.train.load_variable(
+      str(tmp_path / 'model.ckpt-0'), 'W')[0] == pytest.approx(0.3)
 
 
 def test_sweep_binary_prints_bound_and_table_without_crashing():

@@ -2,21 +2,17 @@
 
 import gzip
 import hashlib
-import http.server
 import os
 import pathlib
-import socket
-import subprocess
-import sys
-import threading
+from typing import Dict, NamedTuple
 
 import numpy as np
 import pytest
+import tensorflow as tf
 
+from conftest import LoopbackServer, closed_port_url, run_module
 from mnist import input as mnist_input
-from mnist.quiet_tf import tf
-
-PROJECT_ROOT = pathlib.Path(__file__).resolve().parents[1]
+from tfclassic import errors
 
 
 def idx_bytes(array: np.ndarray, magic: int) -> bytes:
@@ -166,7 +162,7 @@ def test_read_data_sets_splits_and_scales(tmp_path):
   np.testing.assert_array_equal(one_hot.train.labels.argmax(1),
                                 np.arange(30) % 10)
   assert one_hot.train.labels.sum() == 30
-  with pytest.raises(ValueError, match='validation_size 31'):
+  with pytest.raises(errors.UserError, match='validation_size 31'):
     mnist_input.read_data_sets(str(tmp_path), validation_size=31)
 
 
@@ -215,7 +211,7 @@ def test_next_batch_seed_is_local_and_reproducible():
 
 
 def test_next_batch_rejects_oversized_batches():
-  with pytest.raises(ValueError, match='batch_size 11'):
+  with pytest.raises(errors.UserError, match='batch_size 11'):
     make_dataset(10).next_batch(11)
 
 
@@ -278,63 +274,41 @@ def test_queue_inputs_check_headers_first(tmp_path):
 
 # --- maybe_download against a loopback HTTP server -----------------------
 
-class MirrorHandler(http.server.SimpleHTTPRequestHandler):
-  """Serves the server's directory; 'cut' mode drops the connection
-  half-way through a body."""
-
-  def log_message(self, *args):
-    pass
-
-  def do_GET(self):
-    self.server.requests.append(self.path)
-    if self.server.mode == 'cut':
-      body = (pathlib.Path(self.server.root) /
-              self.path.lstrip('/')).read_bytes()
-      self.send_response(200)
-      self.send_header('Content-Length', str(len(body)))
-      self.end_headers()
-      self.wfile.write(body[:len(body) // 2])
-      return
-    super().do_GET()
+class Mirror(NamedTuple):
+  """A loopback server serving a tiny MNIST from root."""
+  server: LoopbackServer
+  root: pathlib.Path
+  checksums: Dict[str, str]
 
 
 @pytest.fixture
-def mirror(tmp_path):
-  """A real HTTP server on 127.0.0.1 serving tmp_path/mirror."""
+def mirror(tmp_path, loopback_server) -> Mirror:
   root = tmp_path / 'mirror'
   write_mnist(root, n_train=12, n_test=6)
-
-  def handler(*args, **kwargs):
-    return MirrorHandler(*args, directory=str(root), **kwargs)
-
-  server = http.server.ThreadingHTTPServer(('127.0.0.1', 0), handler)
-  server.requests, server.mode, server.root = [], 'serve', str(root)
-  thread = threading.Thread(target=server.serve_forever, daemon=True)
-  thread.start()
-  server.url = f'http://127.0.0.1:{server.server_address[1]}/'
-  server.checksums = {
+  for name in mnist_input.CHECKSUMS:
+    loopback_server.files['/' + name] = (root / name).read_bytes()
+  return Mirror(loopback_server, root, {
       name: hashlib.md5(gzip.open(root / name).read()).hexdigest()
-      for name in mnist_input.CHECKSUMS}
-  yield server
-  server.shutdown()
-  server.server_close()
+      for name in mnist_input.CHECKSUMS})
 
 
 def test_download_fetches_verifies_and_skips_done_work(tmp_path, mirror):
   data_dir = tmp_path / 'data'
-  paths = mnist_input.maybe_download(str(data_dir), mirror.url,
+  paths = mnist_input.maybe_download(str(data_dir), mirror.server.url,
                                      mirror.checksums)
   assert [os.path.basename(p) for p in paths] == list(mirror.checksums)
   for name in mirror.checksums:
     assert (data_dir / name).read_bytes() == (
-        pathlib.Path(mirror.root) / name).read_bytes()
+        mirror.root / name).read_bytes()
   assert sorted(os.listdir(data_dir)) == sorted(mirror.checksums)
-  assert len(mirror.requests) == 4
-  mnist_input.maybe_download(str(data_dir), mirror.url, mirror.checksums)
-  assert len(mirror.requests) == 4
+  assert len(mirror.server.requests) == 4
+  mnist_input.maybe_download(str(data_dir), mirror.server.url,
+                             mirror.checksums)
+  assert len(mirror.server.requests) == 4
   (data_dir / mnist_input.TEST_LABELS).unlink()
-  mnist_input.maybe_download(str(data_dir), mirror.url, mirror.checksums)
-  assert mirror.requests[4:] == ['/' + mnist_input.TEST_LABELS]
+  mnist_input.maybe_download(str(data_dir), mirror.server.url,
+                             mirror.checksums)
+  assert mirror.server.requests[4:] == ['/' + mnist_input.TEST_LABELS]
   assert mnist_input.read_data_sets(str(data_dir), validation_size=2) \
       .train.num_examples == 10
 
@@ -346,31 +320,25 @@ def test_download_rejects_bad_checksum_without_leaving_a_file(tmp_path,
   data_dir = tmp_path / 'data'
   with pytest.raises(mnist_input.DataUnavailableError,
                      match=r'train-labels-idx1-ubyte\.gz: .*checksum'):
-    mnist_input.maybe_download(str(data_dir), mirror.url, checksums)
+    mnist_input.maybe_download(str(data_dir), mirror.server.url, checksums)
   assert sorted(os.listdir(data_dir)) == sorted(
       n for n in checksums if n != mnist_input.TRAIN_LABELS)
 
 
 def test_interrupted_download_leaves_no_half_file(tmp_path, mirror):
-  mirror.mode = 'cut'
+  mirror.server.cut.update(mirror.server.files)
   data_dir = tmp_path / 'data'
   with pytest.raises(mnist_input.DataUnavailableError) as error:
-    mnist_input.maybe_download(str(data_dir), mirror.url,
+    mnist_input.maybe_download(str(data_dir), mirror.server.url,
                                mirror.checksums)
   assert os.listdir(data_dir) == []
   for name in mirror.checksums:
     assert name in str(error.value)
 
 
-def closed_port() -> int:
-  with socket.socket() as s:
-    s.bind(('127.0.0.1', 0))
-    return s.getsockname()[1]
-
-
 def test_offline_error_is_one_clear_paragraph(tmp_path):
   data_dir = tmp_path / 'nothing'
-  url = f'http://127.0.0.1:{closed_port()}/'
+  url = closed_port_url()
   with pytest.raises(mnist_input.DataUnavailableError) as error:
     mnist_input.maybe_download(str(data_dir), url)
   message = str(error.value)
@@ -383,11 +351,10 @@ def test_offline_error_is_one_clear_paragraph(tmp_path):
 
 
 def test_train_binary_exits_cleanly_when_offline(tmp_path):
-  result = subprocess.run(
-      [sys.executable, '-m', 'mnist.train', f'--data_dir={tmp_path}',
-       f'--source_url=http://127.0.0.1:{closed_port()}/',
-       f'--train_dir={tmp_path / "train"}'],
-      cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=120)
+  result = run_module('mnist.train', f'--data_dir={tmp_path}',
+                      f'--source_url={closed_port_url()}',
+                      f'--train_dir={tmp_path / "train"}', '--seed=0',
+                      timeout=120, check=False)
   assert result.returncode == 1
   assert 'Traceback' not in result.stderr
   assert 'MNIST data is missing' in result.stderr

@@ -2,9 +2,9 @@
 
 import numpy as np
 import pytest
+import tensorflow as tf
 
 from mnist import model
-from mnist.quiet_tf import tf
 
 EXPECTED_WEIGHTS = {
     'softmax': {'softmax/weights': (784, 10), 'softmax/biases': (10,)},

@@ -1,7 +1,6 @@
 """scripts/plot_curves.py: curves and CSV from the event files."""
 import contextlib
 import csv
-import glob
 import io
 import sys
 
@@ -10,9 +9,8 @@ import pytest
 import tensorflow as tf
 from PIL import Image
 
-from conftest import PROJECT_ROOT
+from conftest import PROJECT_ROOT, read_scalars
 from mnist import two_layer_net
-from test_cifar10_predict import short_run
 
 sys.path.insert(0, str(PROJECT_ROOT / 'scripts'))
 import plot_curves  # noqa: E402
@@ -23,8 +21,8 @@ PNG_SIGNATURE = b'\x89PNG\r\n\x1a\n'
 
 
 @pytest.fixture(scope='module')
-def run_dirs(cifar_data, tmp_path_factory):
-  return short_run(cifar_data, tmp_path_factory)
+def run_dirs(short_run):
+  return short_run.train_dir, short_run.eval_dir
 
 
 def plot(*args) -> str:
@@ -36,13 +34,9 @@ def plot(*args) -> str:
 
 
 def logged(logdir, tags):
-  """(tag, step, value) of the tags' scalars, read with summary_iterator."""
-  rows = []
-  for path in glob.glob(str(logdir / 'events.out.tfevents.*')):
-    for event in tf1.train.summary_iterator(path):
-      rows += [(v.tag, event.step, v.simple_value)
-               for v in event.summary.value if v.tag in tags]
-  return rows
+  """(tag, step, value) of the tags' scalars, as the event files hold them."""
+  return [(tag, step, value) for tag, points in read_scalars(logdir).items()
+          if tag in tags for step, value in points]
 
 
 def assert_valid_png(path):

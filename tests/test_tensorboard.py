@@ -4,7 +4,6 @@ Starts the real tensorboard program on a free loopback port and asks its
 HTTP API, as the browser front end does.
 """
 import json
-import socket
 import subprocess
 import sys
 import time
@@ -14,15 +13,9 @@ from typing import Any, Callable
 
 import pytest
 
-from test_cifar10_predict import short_run
+from conftest import free_ports
 
 STARTUP_SECS = 60
-
-
-def free_port() -> int:
-  with socket.socket() as s:
-    s.bind(('127.0.0.1', 0))
-    return s.getsockname()[1]
 
 
 class TensorBoard:
@@ -65,10 +58,10 @@ class TensorBoard:
 
 
 @pytest.fixture(scope='module')
-def tensorboard(cifar_data, tmp_path_factory):
-  train_dir, eval_dir = short_run(cifar_data, tmp_path_factory)
+def tensorboard(short_run, tmp_path_factory):
+  train_dir, eval_dir = short_run.train_dir, short_run.eval_dir
   assert train_dir.parent == eval_dir.parent
-  port = free_port()
+  port, = free_ports(1)
   log_path = tmp_path_factory.mktemp('tensorboard') / 'output.txt'
   with open(log_path, 'w') as log:
     process = subprocess.Popen(

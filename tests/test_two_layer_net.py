@@ -1,7 +1,6 @@
 """mnist.two_layer_net: layers, gradient checks, training and curves."""
 
 import csv
-import os
 import pathlib
 import re
 import subprocess
@@ -9,12 +8,14 @@ import sys
 
 import numpy as np
 import pytest
+import tensorflow as tf
 
+from conftest import PROJECT_ROOT, SHARED_DATA, module_env, read_scalars
+from mnist import scratch
 from mnist import two_layer_net as tln
-from mnist.quiet_tf import tf
+from tfclassic import errors
 
-PROJECT_ROOT = pathlib.Path(__file__).resolve().parents[1]
-REAL_DATA = PROJECT_ROOT.parent / 'shared' / 'data' / 'mnist'
+REAL_DATA = SHARED_DATA / 'mnist'
 
 
 def small_net(seed=0, input_size=12, hidden=6, output=4):
@@ -65,8 +66,6 @@ def test_backprop_matches_numerical_gradient():
 
 
 def test_backprop_matches_tensorflow_autodiff():
-  from mnist.quiet_tf import tf
-
   net = tln.TwoLayerNet(rng=np.random.RandomState(4))
   rng = np.random.RandomState(5)
   x, t = rng.rand(100, 784), rng.randint(0, 10, 100)
@@ -108,7 +107,7 @@ def separable_data(count, seed):
 def test_train_records_losses_and_epochs_and_learns():
   history = tln.train(separable_data(100, 0), separable_data(40, 1),
                       iterations=50, batch_size=10, learning_rate=0.5,
-                      hidden_size=8, seed=0)
+                      hidden_size=8, seed=0).history
   assert len(history.losses) == 50
   assert [i for i, _, _ in history.epochs] == [0, 10, 20, 30, 40]
   assert history.losses[-1] < history.losses[0]
@@ -117,9 +116,51 @@ def test_train_records_losses_and_epochs_and_learns():
 
 def test_train_is_reproducible_with_a_seed():
   runs = [tln.train(separable_data(50, 0), separable_data(10, 1),
-                    iterations=20, batch_size=5, seed=9).losses
+                    iterations=20, batch_size=5, seed=9).history.losses
           for _ in range(2)]
   assert runs[0] == runs[1]
+
+
+def test_a_stopped_run_goes_on_as_if_never_stopped(tmp_path):
+  train_set, test_set = separable_data(50, 0), separable_data(10, 1)
+  settings = dict(iterations=30, batch_size=5, hidden_size=8)
+  straight = tln.train(train_set, test_set, seed=3, **settings)
+  asked = []
+  stopped = tln.train(train_set, test_set, seed=3, **settings,
+                      should_stop=lambda: asked.append(1) or len(asked) > 12)
+  assert stopped.iteration == 12
+  assert len(stopped.history.losses) == 12
+  # Through the state file, as mnist.train --model=scratch resumes.
+  path = str(tmp_path / scratch.STATE_FILE)
+  scratch.save_state(path, stopped)
+  resumed = tln.train(train_set, test_set, **settings,
+                      state=scratch.load_state(path, 784, 8))
+  assert resumed.iteration == 30
+  assert resumed.history == straight.history
+  for key in ('W1', 'b1', 'W2', 'b2'):
+    np.testing.assert_array_equal(resumed.net.params[key],
+                                  straight.net.params[key])
+
+
+def test_a_bad_state_file_is_one_clear_error(tmp_path):
+  path = tmp_path / scratch.STATE_FILE
+  path.write_bytes(b'not an npz')
+  with pytest.raises(errors.UserError, match=r'is corrupt or truncated .*'
+                                             r'--fresh'):
+    scratch.load_state(str(path), 784, 50)
+  scratch.save_state(str(path), tln.new_state(784, 20, seed=0))
+  with pytest.raises(errors.UserError, match=r'holds another network: W1 '
+                                             r'has shape \[784, 20\] there'):
+    scratch.load_state(str(path), 784, 50)
+
+
+def test_write_events_can_leave_out_the_points_of_earlier_runs(tmp_path):
+  history = tln.History(losses=[2.3, 1.5, 0.9, 0.7],
+                        epochs=[(0, 0.1, 0.12), (2, 0.8, 0.79)])
+  tln.write_events(history, str(tmp_path), first_iteration=2)
+  scalars = read_scalars(tmp_path)
+  assert [step for step, _ in scalars['loss']] == [2, 3]
+  assert [step for step, _ in scalars['accuracy/test']] == [2]
 
 
 def test_write_curves_writes_csv_and_tensorboard_scalars(tmp_path):
@@ -154,12 +195,11 @@ def test_write_curves_writes_csv_and_tensorboard_scalars(tmp_path):
 def test_book_settings_reach_96_percent_on_real_mnist(tmp_path):
   # One BLAS thread: these matrices are small, and a busy 2-core machine
   # makes multithreaded OpenBLAS many times slower.
-  env = dict(os.environ, OPENBLAS_NUM_THREADS='1')
   result = subprocess.run(
       [sys.executable, '-m', 'mnist.train', '--model=scratch', '--seed=0',
        f'--data_dir={REAL_DATA}', f'--train_dir={tmp_path}'],
-      cwd=PROJECT_ROOT, env=env, capture_output=True, text=True,
-      timeout=600)
+      cwd=PROJECT_ROOT, env=module_env(OPENBLAS_NUM_THREADS='1'),
+      capture_output=True, text=True, timeout=600)
   assert result.returncode == 0, result.stderr
   epochs = re.findall(r'^epoch (\d+) \(iteration \d+\): train acc '
                       r'([\d.]+), test acc ([\d.]+)$', result.stdout, re.M)

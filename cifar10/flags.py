@@ -1,0 +1,139 @@
+"""The flags the cifar10 binaries share: data, model and input.
+
+A binary calls the define_* functions of the flags it takes (and
+tfclassic.flags' for training, evaluation and the Session) before
+app.run(); the functions below then turn the parsed values into the plain
+arguments library code takes. Only binaries and this module read FLAGS.
+"""
+from typing import Optional, Sequence
+
+import tensorflow as tf
+from absl import app
+from absl import flags
+
+from cifar10 import data
+from cifar10 import inputs
+from cifar10 import model
+from tfclassic import flags as shared_flags
+
+tf1 = tf.compat.v1
+
+FLAGS = flags.FLAGS
+
+DEFAULT_DATA_DIR = '/tmp/cifar10_data'
+DEFAULT_TRAIN_DIR = '/tmp/cifar10_train'
+DEFAULT_EVAL_DIR = '/tmp/cifar10_eval'
+MAX_STEPS = 100000
+EVAL_INTERVAL_SECS = 60 * 5
+# Threads reading training records into the shuffling queue. The tutorial
+# used 16, each distorting its images; here the batch is distorted after the
+# queue, which leaves the threads little to do (docs/performance.md).
+NUM_PREPROCESS_THREADS = 2
+# Added to the advice when the loss became NaN.
+NAN_ADVICE = ' or drop --use_fp16'
+
+
+def define_data_flags() -> None:
+  """Defines --data_dir and --data_url."""
+  flags.DEFINE_string('data_dir', DEFAULT_DATA_DIR,
+                      'Folder with the CIFAR-10 binary files (or their '
+                      'cifar-10-batches-bin/ folder); training downloads '
+                      'them there if missing. Its batches.meta.txt gives the '
+                      'class names and their number.')
+  flags.DEFINE_string('data_url', data.DATA_URL,
+                      'Where to download cifar-10-binary.tar.gz from when '
+                      '--data_dir has no data.')
+
+
+def define_model_flags() -> None:
+  """Defines --batch_size, --use_fp16, --lrn and --precision."""
+  flags.DEFINE_integer('batch_size', model.BATCH_SIZE,
+                       'Examples per batch (per tower with several towers).')
+  flags.DEFINE_boolean('use_fp16', False,
+                       'Run the model in float16 (variables too).')
+  flags.DEFINE_enum('lrn', 'banded', list(model.LRN_IMPLEMENTATIONS),
+                    'How the two local response normalization layers are '
+                    'computed; the same function and gradient either way, '
+                    'so checkpoints are interchangeable. banded: the sum '
+                    'over the depth window as a matrix product '
+                    '(cifar10/lrn.py), faster on CPUs. stock: tf.nn.lrn.')
+  flags.DEFINE_enum('precision', 'fp32', ['fp32', 'bf16'],
+                    'bf16: let oneDNN run the model in bfloat16 where it is '
+                    'safe (grappler\'s auto mixed precision), for CPUs with '
+                    'AVX512-BF16 or AMX (elsewhere it is emulated and many '
+                    'times slower: a warning says so); variables, their '
+                    'moving averages and checkpoints stay float32. Not with '
+                    '--use_fp16.')
+  flags.register_multi_flags_validator(
+      ['precision', 'use_fp16'],
+      lambda values: not (values['precision'] == 'bf16' and
+                          values['use_fp16']),
+      message='--precision=bf16 and --use_fp16 exclude each other: bf16 '
+      'keeps float32 variables and computes in bfloat16; drop one of them.')
+
+
+def define_input_flags() -> None:
+  """Defines --num_preprocess_threads and --min_queue_fraction."""
+  flags.DEFINE_integer('num_preprocess_threads', NUM_PREPROCESS_THREADS,
+                       'Threads reading training records into the shuffling '
+                       'queue; the batch is distorted after it.')
+  flags.DEFINE_float('min_queue_fraction',
+                     inputs.MIN_FRACTION_OF_EXAMPLES_IN_QUEUE,
+                     'Fraction of an epoch (50,000 images) held in the '
+                     'shuffling queue before training starts; lower it for '
+                     'quick runs and small datasets.')
+
+
+def define_checkpoint_flag() -> None:
+  """Defines --checkpoint_dir, for the binaries that use a trained model."""
+  flags.DEFINE_string('checkpoint_dir', DEFAULT_TRAIN_DIR,
+                      'The train_dir whose latest checkpoint is used.')
+
+
+def define_training_flags() -> None:
+  """Defines the flags every training binary takes: data, model and input,
+  and tfclassic's training and Session flags."""
+  define_data_flags()
+  define_model_flags()
+  define_input_flags()
+  shared_flags.define_train_flags(DEFAULT_TRAIN_DIR, MAX_STEPS)
+  shared_flags.define_session_flags()
+
+
+def refuse_arguments(argv: Sequence[str]) -> None:
+  """Refuses arguments other than flags, which the binaries would ignore
+  (e.g. a flag without its --).
+
+  Raises:
+    app.UsageError: naming them.
+  """
+  if len(argv) > 1:
+    raise app.UsageError('unexpected arguments: %s' % ' '.join(argv[1:]))
+
+
+def session_config() -> tf1.ConfigProto:
+  """The Session config of the Session flags and --precision."""
+  return shared_flags.session_config(bf16=FLAGS.precision == 'bf16')
+
+
+def model_options() -> model.ModelOptions:
+  """The ModelOptions of --lrn and --use_fp16."""
+  return model.ModelOptions(lrn=FLAGS.lrn, use_fp16=FLAGS.use_fp16)
+
+
+def class_names() -> list[str]:
+  """The class names of --data_dir (their number is the model's)."""
+  return data.read_class_names(FLAGS.data_dir)
+
+
+def train_input(seed: Optional[int]) -> inputs.TrainInput:
+  """The TrainInput of the data, model and input flags.
+
+  Args:
+    seed: of the order examples are read in (--seed, perhaps per worker).
+  """
+  return inputs.TrainInput(
+      data_dir=FLAGS.data_dir, batch_size=FLAGS.batch_size,
+      num_classes=len(class_names()),
+      num_threads=FLAGS.num_preprocess_threads,
+      min_fraction_in_queue=FLAGS.min_queue_fraction, seed=seed)

@@ -1,0 +1,190 @@
+"""Scoring a checkpoint on the eval input, as cifar10.eval does.
+
+Each checkpoint's moving-average weights are scored on exactly the first
+num_examples records: precision @ 1, each class's precision and recall, and
+the confusion matrix, printed and written as summaries at the checkpoint's
+global step.
+"""
+import dataclasses
+import datetime
+import time
+from typing import Optional
+
+import numpy as np
+import tensorflow as tf
+
+from cifar10 import data
+from cifar10 import inputs
+from cifar10 import metrics
+from cifar10 import model
+from cifar10 import serving
+from tfclassic import checkpoints
+from tfclassic import session
+
+tf1 = tf.compat.v1
+
+# Evaluations taking longer than this report their progress.
+PROGRESS_SECS = 5
+
+
+@dataclasses.dataclass
+class EvalGraph:
+  """The ops eval_once() runs.
+
+  Attributes:
+    restorer: restores the moving-average weights.
+    correct: bool [batch], whether the top prediction is right (in_top_k).
+    predictions: int [batch], the top class.
+    labels: int [batch], the true class.
+    summary_op: the graph's summaries (input images, activations).
+    png_input: uint8 [H, W, 3] placeholder for png.
+    png: the PNG encoding of png_input.
+    class_names: names of the classes, in label order.
+    num_records: how many records the eval files hold.
+    data_dir: where the records and class names come from.
+  """
+  restorer: checkpoints.Restorer
+  correct: tf.Tensor
+  predictions: tf.Tensor
+  labels: tf.Tensor
+  summary_op: tf.Tensor
+  png_input: tf.Tensor
+  png: tf.Tensor
+  class_names: list[str]
+  num_records: int
+  data_dir: str
+
+
+def build_eval_graph(data_dir: str, eval_data: bool,
+                     batch_size: int = model.BATCH_SIZE,
+                     options: model.ModelOptions = model.ModelOptions()
+                     ) -> EvalGraph:
+  """Builds the eval input and model in the default graph.
+
+  Args:
+    data_dir: the records and their class names.
+    eval_data: the test file (True) or the training files (False).
+    batch_size: examples per Session run.
+    options: how the model is computed.
+
+  Raises:
+    DataError: if the files are missing or malformed.
+  """
+  class_names = data.read_class_names(data_dir)
+  images, labels, num_records = inputs.inputs(
+      eval_data, data_dir, batch_size, num_classes=len(class_names))
+  tf1.train.get_or_create_global_step()
+  logits = tf.cast(model.configured_inference(images, len(class_names),
+                                              options), tf.float32)
+  png_input = tf1.placeholder(tf.uint8, [None, None, 3])
+  return EvalGraph(
+      restorer=serving.average_weights_restorer(),
+      correct=tf.nn.in_top_k(predictions=logits, targets=labels, k=1),
+      predictions=tf.argmax(logits, axis=1, output_type=tf.int32),
+      labels=labels, summary_op=tf1.summary.merge_all(),
+      png_input=png_input, png=tf.io.encode_png(png_input),
+      class_names=class_names, num_records=num_records, data_dir=data_dir)
+
+
+def _score(sess: tf1.Session, graph: EvalGraph, num_examples: int
+           ) -> tuple[int, np.ndarray, np.ndarray, bytes]:
+  """Runs the eval batches; returns (number correct, labels, predictions,
+  serialized graph summaries)."""
+  fetches = [graph.correct, graph.labels, graph.predictions]
+  labels, predictions = [], []
+  true_count = scored = 0
+  graph_summaries = None
+  start = last_report = time.time()
+  try:
+    while scored < num_examples:
+      if graph_summaries is None:
+        results, graph_summaries = sess.run([fetches, graph.summary_op])
+      else:
+        results = sess.run(fetches)
+      correct, batch_labels, batch_predictions = (
+          r[:num_examples - scored] for r in results)
+      true_count += int(np.sum(correct))
+      scored += len(batch_labels)
+      labels.append(batch_labels)
+      predictions.append(batch_predictions)
+      if time.time() - last_report > PROGRESS_SECS:
+        last_report = time.time()
+        print('  scored %d of %d examples (%.0f examples/sec)'
+              % (scored, num_examples, scored / (last_report - start)),
+              flush=True)
+  except tf.errors.OutOfRangeError:
+    pass
+  labels = np.concatenate(labels).astype(np.int64)
+  predictions = np.concatenate(predictions).astype(np.int64)
+  return true_count, labels, predictions, graph_summaries
+
+
+def _summary(graph_summaries: bytes, precision: float,
+             confusion: np.ndarray, class_names: list[str],
+             confusion_png: bytes) -> tf1.Summary:
+  """The graph's summaries and the figures of one evaluation."""
+  summary = tf1.Summary.FromString(graph_summaries)
+  summary.value.add(tag='Precision @ 1', simple_value=precision)
+  class_precision, class_recall = metrics.precision_recall(confusion)
+  for name, p, r in zip(class_names, class_precision, class_recall):
+    summary.value.add(tag='precision/' + name, simple_value=p)
+    summary.value.add(tag='recall/' + name, simple_value=r)
+  size = confusion.shape[0] * metrics.CELL_PIXELS
+  summary.value.add(tag='confusion_matrix', image=tf1.Summary.Image(
+      height=size, width=size, colorspace=3,
+      encoded_image_string=confusion_png))
+  return summary
+
+
+def eval_once(graph: EvalGraph, checkpoint: str, num_examples: int,
+              summary_writer: tf1.summary.FileWriter,
+              confusion_table: bool = False,
+              session_config: Optional[tf1.ConfigProto] = None) -> float:
+  """Scores one checkpoint on the first num_examples examples.
+
+  Prints precision @ 1 and each class's recall (the whole confusion table
+  with confusion_table) and writes them, with the confusion matrix as an
+  image, to the summary writer at the checkpoint's global step.
+
+  Args:
+    graph: from build_eval_graph(), in the default graph.
+    checkpoint: the checkpoint.
+    num_examples: how many examples to score (at most graph.num_records).
+    summary_writer: where the summaries go.
+    confusion_table: print the whole confusion matrix.
+    session_config: of the Session; default tfclassic's.
+
+  Returns:
+    Precision @ 1.
+
+  Raises:
+    errors.UserError: the checkpoint cannot be restored.
+  """
+  with tf1.Session(config=session_config or session.session_config()) as sess:
+    serving.restore_average_weights(sess, graph.restorer, checkpoint,
+                                    len(graph.class_names), graph.data_dir)
+    global_step = sess.run(tf1.train.get_global_step())
+    sess.run(tf1.local_variables_initializer())
+    coord = tf1.train.Coordinator()
+    threads = tf1.train.start_queue_runners(sess, coord)
+    try:
+      true_count, labels, predictions, graph_summaries = _score(
+          sess, graph, num_examples)
+    finally:
+      coord.request_stop()
+      coord.join(threads, stop_grace_period_secs=10)
+    confusion = metrics.confusion_matrix(labels, predictions,
+                                         len(graph.class_names))
+    confusion_png = sess.run(graph.png, {
+        graph.png_input: metrics.confusion_image(confusion)})
+  precision = true_count / len(labels)
+  print('%s: precision @ 1 = %.3f' % (datetime.datetime.now(), precision),
+        flush=True)
+  print(metrics.format_table(confusion, graph.class_names) if confusion_table
+        else metrics.format_recall_line(confusion, graph.class_names),
+        flush=True)
+  summary_writer.add_summary(
+      _summary(graph_summaries, precision, confusion, graph.class_names,
+               confusion_png), global_step)
+  summary_writer.flush()
+  return precision

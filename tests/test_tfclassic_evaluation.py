@@ -1,0 +1,150 @@
+"""tfclassic.evaluation and tfclassic.checkpoints on real checkpoint files."""
+import os
+import signal
+
+import pytest
+import tensorflow as tf
+
+from tfclassic import checkpoints
+from tfclassic import errors
+from tfclassic import evaluation
+
+tf1 = tf.compat.v1
+
+
+def _write_checkpoint(train_dir, step, value=1.0):
+  """A checkpoint of a variable `v` and the global step, at `step`."""
+  with tf.Graph().as_default():
+    global_step = tf1.train.get_or_create_global_step()
+    v = tf1.get_variable('v', [2], initializer=tf1.constant_initializer(value))
+    saver = tf1.train.Saver()
+    with tf1.Session() as sess:
+      sess.run(tf1.global_variables_initializer())
+      sess.run(global_step.assign(step))
+      return saver.save(sess, os.path.join(str(train_dir), 'model.ckpt'),
+                        global_step=step)
+
+
+def test_run_once_scores_the_latest_checkpoint(tmp_path):
+  _write_checkpoint(tmp_path, 3)
+  latest = _write_checkpoint(tmp_path, 7)
+  scored = []
+  evaluation.eval_loop(str(tmp_path), scored.append, run_once=True,
+                       interval_secs=60)
+  assert scored == [latest]
+  assert checkpoints.checkpoint_step(latest) == 7
+
+
+def test_run_once_without_a_checkpoint_says_how_to_train(tmp_path):
+  with pytest.raises(errors.UserError, match=(
+      r'No checkpoint found in .*\. Train first \(python -m pkg.train '
+      r'--train_dir=.*\) or point --checkpoint_dir at a train_dir\.')):
+    evaluation.eval_loop(str(tmp_path), print, run_once=True,
+                         interval_secs=60, train_command='python -m pkg.train')
+
+
+def test_the_loop_waits_scores_each_new_checkpoint_once_and_stops_on_ctrl_c(
+    tmp_path, capsys):
+  """Checkpoint 1 appears while waiting, 2 while scoring 1; Ctrl-C in 2."""
+  scored = []
+  looks = []
+  real_latest = tf1.train.latest_checkpoint
+
+  def latest(checkpoint_dir):
+    looks.append(len(scored))
+    if len(looks) == 2:
+      _write_checkpoint(tmp_path, 1)
+    return real_latest(checkpoint_dir)
+
+  def evaluate(checkpoint):
+    scored.append(checkpoint)
+    if len(scored) == 1:
+      _write_checkpoint(tmp_path, 2)
+    else:
+      os.kill(os.getpid(), signal.SIGINT)
+
+  handler_before = signal.getsignal(signal.SIGINT)
+  tf1.train.latest_checkpoint = latest
+  try:
+    evaluation.eval_loop(str(tmp_path), evaluate, run_once=False,
+                         interval_secs=0.05)
+  finally:
+    tf1.train.latest_checkpoint = real_latest
+  assert [os.path.basename(c) for c in scored] == ['model.ckpt-1',
+                                                   'model.ckpt-2']
+  out = capsys.readouterr().out
+  assert out.count('No checkpoint in %s yet' % tmp_path) == 1
+  assert 'SIGINT received: stopping after this evaluation' in out
+  assert out.rstrip().endswith('Stopped by SIGINT.')
+  assert signal.getsignal(signal.SIGINT) is handler_before
+
+
+def test_an_already_scored_checkpoint_is_not_scored_again(tmp_path):
+  _write_checkpoint(tmp_path, 5)
+  scored = []
+
+  def evaluate(checkpoint):
+    scored.append(checkpoint)
+
+  looks = []
+  real_latest = tf1.train.latest_checkpoint
+
+  def latest(checkpoint_dir):
+    looks.append(1)
+    if len(looks) == 4:
+      os.kill(os.getpid(), signal.SIGINT)
+    return real_latest(checkpoint_dir)
+
+  tf1.train.latest_checkpoint = latest
+  try:
+    evaluation.eval_loop(str(tmp_path), evaluate, run_once=False,
+                         interval_secs=0.01)
+  finally:
+    tf1.train.latest_checkpoint = real_latest
+  assert len(looks) == 4 and len(scored) == 1
+
+
+def _restore_into_new_graph(checkpoint, shape):
+  with tf.Graph().as_default():
+    tf1.train.get_or_create_global_step()
+    v = tf1.get_variable('v', shape)
+    restorer = checkpoints.Restorer()
+    with tf1.Session() as sess:
+      restorer.restore(sess, checkpoint)
+      return sess.run(v)
+
+
+def test_restore_reads_the_saved_values(tmp_path):
+  checkpoint = _write_checkpoint(tmp_path, 1, value=2.5)
+  assert list(_restore_into_new_graph(checkpoint, [2])) == [2.5, 2.5]
+
+
+def test_a_truncated_checkpoint_is_one_line_naming_it(tmp_path):
+  checkpoint = _write_checkpoint(tmp_path, 1)
+  data = checkpoint + '.data-00000-of-00001'
+  with open(data, 'r+b') as f:
+    f.truncate(os.path.getsize(data) // 2)
+  with pytest.raises(errors.UserError) as raised:
+    _restore_into_new_graph(checkpoint, [2])
+  message = str(raised.value)
+  assert message.startswith('%s is corrupt or truncated: ' % checkpoint)
+  assert '\n' not in message and 'Traceback' not in message
+
+
+def test_another_models_checkpoint_is_a_mismatch(tmp_path):
+  checkpoint = _write_checkpoint(tmp_path, 1)
+  with pytest.raises(errors.UserError, match=(
+      r'does not match this model .*: v has shape \[2\] there, \[3\] here'
+  )) as raised:
+    _restore_into_new_graph(checkpoint, [3])
+  assert '\n' not in str(raised.value)
+
+
+def test_a_checkpoint_without_a_variable_is_a_mismatch(tmp_path):
+  checkpoint = _write_checkpoint(tmp_path, 1)
+  with tf.Graph().as_default():
+    tf1.get_variable('other', [2])
+    restorer = checkpoints.Restorer()
+    with tf1.Session() as sess, pytest.raises(
+        errors.UserError, match='it has no variable other'):
+      restorer.restore(sess, checkpoint)

@@ -1,0 +1,148 @@
+"""tfclassic.training: the loop every training binary runs, on a tiny graph.
+
+The graph fits w -> 0 by gradient descent on w^2, so each step's loss is
+known in closed form: w_n = w_0 (1 - 2 lr)^n.
+"""
+import os
+import re
+import signal
+
+import pytest
+import tensorflow as tf
+
+from tfclassic import errors
+from tfclassic import train_dir as train_dir_lib
+from tfclassic import training
+
+tf1 = tf.compat.v1
+
+W0 = 3.0
+LEARNING_RATE = 0.1
+
+
+class _Graph:
+  """w^2 minimised by gradient descent, with a scalar summary."""
+
+  def __init__(self, nan_at_step=None):
+    self.global_step = tf1.train.get_or_create_global_step()
+    self.w = tf1.get_variable('w', [], initializer=tf1.constant_initializer(W0))
+    loss = tf.square(self.w)
+    if nan_at_step is not None:
+      loss = tf.where(tf.equal(self.global_step, nan_at_step),
+                      tf.constant(float('nan')), loss)
+    self.loss = loss
+    tf1.summary.scalar('loss', loss)
+    self.train_op = tf1.train.GradientDescentOptimizer(LEARNING_RATE).minimize(
+        loss, global_step=self.global_step)
+
+
+def _saved(train_dir, name):
+  checkpoint = tf1.train.latest_checkpoint(str(train_dir))
+  return checkpoint, float(tf.train.load_variable(checkpoint, name))
+
+
+def _train(train_dir, max_steps, hooks=(), **kwargs):
+  with tf.Graph().as_default():
+    graph = _Graph(kwargs.pop('nan_at_step', None))
+    config = training.TrainConfig(str(train_dir), max_steps, log_frequency=5,
+                                  save_summaries_steps=4)
+    return training.run_training(graph.train_op, graph.loss, 8, config,
+                                 hooks=list(hooks), **kwargs)
+
+
+def test_trains_to_max_steps_with_the_expected_weights(tmp_path, capsys):
+  assert _train(tmp_path, 12) is True
+  checkpoint, w = _saved(tmp_path, 'w')
+  assert checkpoint.endswith('model.ckpt-12')
+  assert w == pytest.approx(W0 * (1 - 2 * LEARNING_RATE) ** 12, rel=1e-5)
+  lines = re.findall(r'step (\d+), loss = [\d.]+ \([\d.]+ examples/sec; '
+                     r'[\d.]+ sec/batch\), ETA \d+:\d\d:\d\d', capsys.readouterr().out)
+  assert [int(s) for s in lines] == [5, 10]
+
+
+def test_resume_continues_and_a_finished_dir_does_nothing(tmp_path, capsys):
+  _train(tmp_path, 5)
+  capsys.readouterr()
+  _train(tmp_path, 9)
+  out = capsys.readouterr().out
+  assert 'Resuming from %s' % os.path.join(str(tmp_path), 'model.ckpt-5') in out
+  _, w = _saved(tmp_path, 'w')
+  assert w == pytest.approx(W0 * (1 - 2 * LEARNING_RATE) ** 9, rel=1e-5)
+  assert _train(tmp_path, 9) is True
+  assert 'already at step 9 (--max_steps=9): nothing to do' in (
+      capsys.readouterr().out)
+
+
+def test_fresh_empties_the_train_dir(tmp_path):
+  _train(tmp_path, 3)
+  train_dir_lib.prepare_train_dir(str(tmp_path), fresh=True)
+  assert os.listdir(tmp_path) == []
+  train_dir_lib.prepare_train_dir(str(tmp_path / 'a' / 'b'), fresh=False)
+  assert os.path.isdir(tmp_path / 'a' / 'b')
+
+
+class _SignalAtStep(tf1.train.SessionRunHook):
+  """Sends this process a signal after the given global step."""
+
+  def __init__(self, step, signum=signal.SIGINT):
+    self._step, self._signum = step, signum
+
+  def begin(self):
+    self._global_step = tf1.train.get_global_step()
+
+  def before_run(self, run_context):
+    return tf1.train.SessionRunArgs(self._global_step)
+
+  def after_run(self, run_context, run_values):
+    if run_values.results == self._step:
+      os.kill(os.getpid(), self._signum)
+      self.sent_at = run_context.session.run(self._global_step)
+
+
+@pytest.mark.parametrize('signum', [signal.SIGINT, signal.SIGTERM])
+def test_a_signal_stops_after_the_step_and_saves(tmp_path, capsys, signum):
+  handler_before = signal.getsignal(signum)
+  sender = _SignalAtStep(6, signum)
+  assert _train(tmp_path, 1000, hooks=[sender]) is False
+  name = signal.Signals(signum).name
+  checkpoint, step = _saved(tmp_path, 'global_step')
+  # The shared hooks ran before the sender in that step, so the step
+  # after it is the one that stops.
+  assert step == sender.sent_at + 1
+  out = capsys.readouterr().out
+  assert '%s received: stopping after this step' % name in out
+  assert 'Stopped by %s; saved %s.' % (name, checkpoint) in out
+  assert signal.getsignal(signum) is handler_before
+
+
+def test_nan_stops_before_the_diverged_weights_are_saved(tmp_path):
+  with pytest.raises(errors.UserError) as raised:
+    _train(tmp_path, 50, nan_at_step=6, nan_advice=' or try X')
+  message = str(raised.value)
+  assert message.startswith('Model diverged with loss = NaN. The last '
+                            'checkpoint, %s, was written before'
+                            % os.path.join(str(tmp_path), 'model.ckpt-0'))
+  assert 'lower the learning rate or try X' in message
+  assert tf1.train.latest_checkpoint(str(tmp_path)).endswith('model.ckpt-0')
+
+
+def test_step_fn_and_checkpoint_listeners(tmp_path):
+  saves, raw_runs = [], []
+
+  class Listener(tf1.train.CheckpointSaverListener):
+    def after_save(self, session, global_step_value):
+      saves.append(global_step_value)
+
+  with tf.Graph().as_default():
+    graph = _Graph()
+
+    def step_fn(step_context):
+      raw_runs.append(step_context.session.run(graph.global_step))
+      step_context.run_with_hooks(graph.train_op)
+
+    config = training.TrainConfig(str(tmp_path), 6, log_frequency=0,
+                                  save_checkpoint_steps=3)
+    training.run_training(graph.train_op, graph.loss, 1, config,
+                          step_fn=step_fn, checkpoint_listeners=[Listener()])
+  assert raw_runs == list(range(6))
+  assert saves == [0, 3, 6]

@@ -1,0 +1,118 @@
+"""Finding checkpoints and restoring them, with errors a user can act on.
+
+TensorFlow reports a missing, corrupt or mismatched checkpoint with a long
+stack of op context; these functions turn each case into one paragraph.
+"""
+from typing import Mapping, Optional, Sequence, Union
+
+import tensorflow as tf
+
+from tfclassic import errors
+
+tf1 = tf.compat.v1
+
+
+def latest_checkpoint(checkpoint_dir: str, train_command: str = '') -> str:
+  """The newest checkpoint in checkpoint_dir.
+
+  Args:
+    checkpoint_dir: a train_dir.
+    train_command: how to train one, e.g. 'python -m cifar10.train'; named
+      in the message.
+
+  Raises:
+    errors.UserError: there is none.
+  """
+  checkpoint = tf1.train.latest_checkpoint(checkpoint_dir)
+  if checkpoint is None:
+    how = ('Train first (%s --train_dir=%s) or point' % (
+        train_command, checkpoint_dir) if train_command else 'Point')
+    raise errors.UserError('No checkpoint found in %s. %s --checkpoint_dir '
+                           'at a train_dir.' % (checkpoint_dir, how))
+  return checkpoint
+
+
+def checkpoint_step(checkpoint: str) -> Optional[int]:
+  """The global step saved in `checkpoint`; None if it has none."""
+  reader = tf.train.load_checkpoint(checkpoint)
+  if not reader.has_tensor('global_step'):
+    return None
+  return int(reader.get_tensor('global_step'))
+
+
+def op_error_reason(error: tf.errors.OpError) -> str:
+  """The reason a graph op failed, e.g. "Invalid PNG data, size 200".
+
+  It is the message's last unindented line: the lines before it place the op
+  in the graph and the program, those after it are indented.
+  """
+  lines = [line for line in error.message.splitlines()
+           if line and not line[0].isspace()]
+  return lines[-1] if lines else type(error).__name__
+
+
+def mismatch(checkpoint: str,
+             expected: Mapping[str, tf.TensorShape]) -> Optional[str]:
+  """Why `checkpoint` cannot fill variables of the `expected` names and
+  shapes, e.g. 'conv1/weights has shape [5, 5, 3, 64] there, [3, 3, 3, 64]
+  here'; None if it can.
+
+  Raises:
+    tf.errors.OpError: the checkpoint cannot be read.
+  """
+  saved = tf.train.load_checkpoint(checkpoint).get_variable_to_shape_map()
+  for name, shape in expected.items():
+    if name not in saved:
+      return 'it has no variable %s' % name
+    if not tf.TensorShape(shape).is_compatible_with(saved[name]):
+      return '%s has shape %s there, %s here' % (
+          name, saved[name], tf.TensorShape(shape).as_list())
+  return None
+
+
+class Restorer:
+  """Restores checkpoints into a graph's variables, checking them first.
+
+  Build it with the graph (it adds a Saver's ops), then restore() any number
+  of checkpoints. A checkpoint lacking a variable, or holding it in another
+  shape, is reported before TensorFlow's restore runs: resource variables
+  would otherwise take a value of the wrong shape without a word.
+  """
+
+  def __init__(self, var_list: Optional[Union[Mapping[str, tf.Variable],
+                                              Sequence[tf.Variable]]] = None):
+    """Args:
+      var_list: checkpoint names -> variables (e.g. moving averages into
+        the weights), or variables saved under their own names; default:
+        all global variables.
+    """
+    if var_list is None:
+      var_list = tf1.global_variables()
+    if not isinstance(var_list, Mapping):
+      var_list = {v.op.name: v for v in var_list}
+    self._expected = {name: v.shape for name, v in var_list.items()}
+    self.saver = tf1.train.Saver(dict(var_list))
+
+  def restore(self, sess: tf1.Session, checkpoint: str) -> None:
+    """Restores `checkpoint` into the variables.
+
+    Raises:
+      errors.UserError: the checkpoint is corrupt, truncated or written by
+        another model.
+    """
+    try:
+      reason = mismatch(checkpoint, self._expected)
+      if reason:
+        raise errors.UserError(
+            '%s does not match this model (was it written by another model '
+            'or setting?): %s.' % (checkpoint, reason))
+      self.saver.restore(sess, checkpoint)
+    except (tf.errors.DataLossError, tf.errors.OutOfRangeError,
+            IndexError) as e:
+      raise errors.UserError('%s is corrupt or truncated: %s' % (
+          checkpoint, op_error_reason(e) if isinstance(e, tf.errors.OpError)
+          else e)) from e
+    except (tf.errors.NotFoundError, tf.errors.InvalidArgumentError) as e:
+      raise errors.UserError(
+          '%s does not match this model (was it written by another model or '
+          'setting?): %s' % (checkpoint, op_error_reason(e))) from e

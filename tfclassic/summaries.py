@@ -1,0 +1,57 @@
+"""Summaries whose TensorBoard tag is exactly the one asked for.
+
+tf.compat.v1.summary.scalar derives its tag from a unique op name, so a
+summary named after its tensor ('total_loss') shows in TensorBoard as
+'total_loss_1', and each tower of a multi-tower model adds its own prefix.
+"""
+import re
+from typing import Mapping
+
+import tensorflow as tf
+
+tf1 = tf.compat.v1
+
+
+def strip_scope(name: str, scope_prefix: str) -> str:
+  """`name` without scopes `<scope_prefix>_<N>/`, e.g. tower_0/conv1 -> conv1.
+
+  One tag then serves every tower, and matches the single-device model's.
+  """
+  return re.sub('%s_[0-9]*/' % re.escape(scope_prefix), '', name)
+
+
+def scalar_summary(tag: str, value: tf.Tensor) -> tf.Tensor:
+  """Adds a scalar summary tagged exactly `tag` to the SUMMARIES collection."""
+  summary = tf.raw_ops.ScalarSummary(tags=tag, values=value,
+                                     name='scalar_summary')
+  tf1.add_to_collection(tf1.GraphKeys.SUMMARIES, summary)
+  return summary
+
+
+def histogram_summary(tag: str, values: tf.Tensor) -> tf.Tensor:
+  """Adds a histogram summary tagged exactly `tag` (see scalar_summary)."""
+  summary = tf.raw_ops.HistogramSummary(tag=tag, values=values,
+                                        name='histogram_summary')
+  tf1.add_to_collection(tf1.GraphKeys.SUMMARIES, summary)
+  return summary
+
+
+def scalars_proto(values: Mapping[str, float]) -> tf1.Summary:
+  """A Summary protocol buffer of Python scalars, for values computed
+  outside the graph (precision, accuracy)."""
+  summary = tf1.Summary()
+  for tag, value in values.items():
+    summary.value.add(tag=tag, simple_value=float(value))
+  return summary
+
+
+def write_scalars(log_dir: str, step: int, values: Mapping[str, float]
+                  ) -> None:
+  """Appends `values` at `step` to an event file in log_dir, from any
+  context (FileWriter itself refuses to run eagerly)."""
+  with tf.Graph().as_default():
+    writer = tf1.summary.FileWriter(log_dir)
+    try:
+      writer.add_summary(scalars_proto(values), step)
+    finally:
+      writer.close()

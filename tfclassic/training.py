@@ -1,0 +1,298 @@
+"""The training loop every training binary runs.
+
+A binary builds its graph (input, model, train op) and hands the train op
+and loss to run_training(), which runs the tutorial's
+MonitoredTrainingSession loop and adds what its users missed:
+
+- resume: an existing train_dir is continued from its latest checkpoint (the
+  tutorial deleted it); --fresh (train_dir.prepare_train_dir) starts over;
+- Ctrl-C (SIGINT) or SIGTERM stops after the current step and saves a
+  checkpoint; a second Ctrl-C aborts at once;
+- a NaN loss stops training with a message saying what to do, before any
+  checkpoint of the diverged weights is written;
+- the tutorial's log line ends with the time left to max_steps.
+"""
+import dataclasses
+import datetime
+import time
+from typing import Callable, Optional, Sequence
+
+import numpy as np
+import tensorflow as tf
+
+from tfclassic import checkpoints
+from tfclassic import errors
+from tfclassic import session
+from tfclassic import signals
+
+tf1 = tf.compat.v1
+
+# The tutorial's log line, then the estimated time left to max_steps.
+LOG_FORMAT = ('%s: step %d, loss = %.2f (%.1f examples/sec; %.3f sec/batch), '
+              'ETA %s')
+
+# How long closing waits for queue-runner threads before the session is
+# closed under them. Local queues close at once; a synchronous-replicas
+# chief's aggregation thread waits for gradients that will never come, and
+# only closing the session frees it (the default, 120 s, just delays exit).
+STOP_GRACE_SECS = 5
+
+
+@dataclasses.dataclass
+class TrainConfig:
+  """Where and how long to train, and how often to log and save.
+
+  Attributes:
+    train_dir: checkpoints and event files; resumed from if it has any.
+    max_steps: the global step to stop at (counting steps before a resume).
+    log_frequency: steps between log lines (0: never).
+    save_checkpoint_secs: seconds between checkpoints (None: by steps only).
+    save_checkpoint_steps: steps between checkpoints (None: by time only).
+      One more checkpoint is always written at the end.
+    save_summaries_steps: steps between summaries (0 or None: never).
+    max_checkpoints: how many recent checkpoints to keep.
+  """
+  train_dir: str
+  max_steps: int
+  log_frequency: int = 10
+  save_checkpoint_secs: Optional[float] = 600
+  save_checkpoint_steps: Optional[int] = None
+  save_summaries_steps: Optional[int] = 100
+  max_checkpoints: int = 5
+
+
+class LoggerHook(tf1.train.SessionRunHook):
+  """Logs loss and speed every `log_frequency` global steps, as the tutorial.
+
+  A logged step is the tutorial's step number: the global step before the
+  run just done. It comes from the global step, so the log stays right on
+  resume and counts every worker's steps.
+  """
+
+  def __init__(self, loss: tf.Tensor, examples_per_step: int,
+               log_frequency: int, max_steps: int, prefix: str = ''):
+    self._loss = loss
+    self._examples_per_step = examples_per_step
+    self._log_frequency = log_frequency
+    self._max_steps = max_steps
+    self._prefix = prefix
+
+  def begin(self):
+    self._global_step = tf1.train.get_global_step()
+    self._last_time = None
+    self._last_step = None
+
+  def before_run(self, run_context):
+    return tf1.train.SessionRunArgs([self._global_step, self._loss])
+
+  def after_run(self, run_context, run_values):
+    fetched, loss_value = run_values.results
+    now = time.time()
+    if self._last_time is None:
+      # The first step includes start-up and queue filling: time from here.
+      self._last_time, self._last_step = now, fetched
+      return
+    # The fetch races with the step's own increment, so it is one of two
+    # steps; where either would cross a multiple of log_frequency, the
+    # global step is read again, after the run, to decide exactly.
+    if all((s // self._log_frequency == self._last_step //
+            self._log_frequency) for s in (fetched - 1, fetched)):
+      return
+    step = run_context.session.run(self._global_step) - 1
+    if step // self._log_frequency == self._last_step // self._log_frequency:
+      return
+    steps = step - self._last_step
+    duration = now - self._last_time
+    self._last_time, self._last_step = now, step
+    sec_per_batch = duration / steps
+    eta = datetime.timedelta(
+        seconds=round(max(self._max_steps - step - 1, 0) * sec_per_batch))
+    print(self._prefix + LOG_FORMAT % (
+        datetime.datetime.now(), step, loss_value,
+        self._examples_per_step / sec_per_batch, sec_per_batch, eta),
+          flush=True)
+
+
+class _NanGuardHook(tf1.train.SessionRunHook):
+  """Stops at the first NaN loss, before later hooks can save the weights.
+
+  tf.compat.v1.train.NanTensorHook does the same but also logs an ERROR
+  line of its own ahead of the message run_training gives.
+  """
+
+  def __init__(self, loss: tf.Tensor):
+    self._loss = loss
+
+  def before_run(self, run_context):
+    return tf1.train.SessionRunArgs(self._loss)
+
+  def after_run(self, run_context, run_values):
+    if np.isnan(run_values.results):
+      raise tf1.train.NanLossDuringTrainingError
+
+
+class _StopOnSignalHook(tf1.train.SessionRunHook):
+  """Ends the session after the step during which a stop was requested.
+
+  Ending through the session's normal path lets the checkpoint hook write a
+  final checkpoint and closes the queues, so no thread is left hanging.
+  """
+
+  def __init__(self, stop: signals.StopSignal):
+    self._stop = stop
+
+  def after_run(self, run_context, run_values):
+    if self._stop.requested is not None:
+      run_context.request_stop()
+
+
+def nan_message(train_dir: str, advice: str = '') -> str:
+  """What to say when the loss became NaN, naming the checkpoint kept."""
+  checkpoint = tf1.train.latest_checkpoint(train_dir)
+  kept = ('The last checkpoint, %s, was written before the loss diverged '
+          'and is kept' % checkpoint if checkpoint else
+          'No checkpoint had been written yet')
+  return ('Model diverged with loss = NaN. %s. Training cannot continue from '
+          'diverged weights: check the input data, lower the learning rate%s, '
+          'then run again (it resumes from the last checkpoint) or use '
+          '--fresh.' % (kept, advice))
+
+
+def resume_step(train_dir: str) -> Optional[int]:
+  """The global step of train_dir's latest checkpoint; None if it has none."""
+  checkpoint = tf1.train.latest_checkpoint(train_dir)
+  if checkpoint is None:
+    return None
+  return int(tf.train.load_variable(checkpoint, 'global_step'))
+
+
+def _check_resumable(train_dir: str, checkpoint: str) -> None:
+  """Refuses to resume a checkpoint that does not fit the graph's variables.
+
+  Raises:
+    errors.UserError: naming the difference and how to go on.
+  """
+  reason = checkpoints.mismatch(
+      checkpoint, {v.op.name: v.shape for v in tf1.global_variables()})
+  if reason:
+    raise errors.UserError(
+        '%s holds %s, which does not fit this model (%s): it was written by '
+        'another model or setting. Pass another --train_dir, or --fresh to '
+        'delete it and start over.' % (train_dir, checkpoint, reason))
+
+
+StepFn = Callable[[tf1.train.MonitoredSession.StepContext], None]
+
+
+def run_training(train_op: tf.Operation, loss: tf.Tensor,
+                 examples_per_step: int, config: TrainConfig, *,
+                 feed_fn: Optional[Callable[[], dict]] = None,
+                 step_fn: Optional[StepFn] = None,
+                 hooks: Sequence[tf1.train.SessionRunHook] = (),
+                 checkpoint_listeners: Sequence[
+                     tf1.train.CheckpointSaverListener] = (),
+                 log_prefix: str = '',
+                 summary_op: Optional[tf.Tensor] = None,
+                 master: str = '',
+                 is_chief: bool = True,
+                 session_config: Optional[tf1.ConfigProto] = None,
+                 max_wait_secs: float = 7200,
+                 nan_advice: str = '') -> bool:
+  """Runs train_op until config.max_steps, with the shared hooks.
+
+  Hooks run in a fixed order: the NaN check comes before the summary and
+  checkpoint hooks, so a diverged step is never saved. Only the chief writes
+  summaries and checkpoints and restores from them.
+
+  Args:
+    train_op: one training step.
+    loss: the loss to log and check for NaN.
+    examples_per_step: examples one global step stands for (for
+      examples/sec and the ETA).
+    config: train_dir, max_steps and the logging and saving cadence.
+    feed_fn: returns the feed_dict of each step, for placeholder input.
+    step_fn: runs one step itself, given the MonitoredSession's step
+      context (its `session` runs without hooks, `run_with_hooks` with
+      them); for binaries that also run other ops between steps. Default:
+      run train_op with feed_fn's feed, through the hooks.
+    hooks: more hooks, run after the shared ones.
+    checkpoint_listeners: called around every checkpoint the chief writes.
+    log_prefix: put before every log line (e.g. a worker's name).
+    summary_op: the summaries to write; default: all in the graph.
+    master: the TensorFlow server to run on ('' = in process).
+    is_chief: whether this process initializes, restores and saves.
+    session_config: the Session config; default session.session_config().
+    max_wait_secs: how long a non-chief waits for the chief to initialize.
+    nan_advice: added to the NaN message's list of things to try, e.g.
+      ' or drop --use_fp16'.
+
+  Returns:
+    True if training reached max_steps, False if a signal stopped it.
+
+  Raises:
+    errors.UserError: the loss became NaN.
+  """
+  if is_chief:
+    saved_step = resume_step(config.train_dir)
+    if saved_step is not None:
+      if saved_step >= config.max_steps:
+        print('%s%s is already at step %d (--max_steps=%d): nothing to do. '
+              'Raise --max_steps to train on, or use --fresh to start over.'
+              % (log_prefix, config.train_dir, saved_step, config.max_steps))
+        return True
+      latest = tf1.train.latest_checkpoint(config.train_dir)
+      _check_resumable(config.train_dir, latest)
+      print('%sResuming from %s.' % (log_prefix, latest), flush=True)
+  # Relative paths in the 'checkpoint' file keep a moved or copied
+  # train_dir resumable from its own checkpoints.
+  scaffold = tf1.train.Scaffold(summary_op=summary_op, saver=tf1.train.Saver(
+      sharded=True, allow_empty=True, save_relative_paths=True,
+      max_to_keep=config.max_checkpoints))
+  stop = signals.StopSignal()
+  all_hooks = [
+      _NanGuardHook(loss),
+      _StopOnSignalHook(stop),
+      tf1.train.StopAtStepHook(last_step=config.max_steps),
+  ]
+  if config.log_frequency:
+    all_hooks.append(LoggerHook(loss, examples_per_step, config.log_frequency,
+                                config.max_steps, log_prefix))
+  if is_chief:
+    if config.save_summaries_steps:
+      all_hooks.append(tf1.train.SummarySaverHook(
+          save_steps=config.save_summaries_steps,
+          output_dir=config.train_dir, scaffold=scaffold))
+    all_hooks.append(tf1.train.CheckpointSaverHook(
+        config.train_dir, save_secs=(None if config.save_checkpoint_steps
+                                     else config.save_checkpoint_secs),
+        save_steps=config.save_checkpoint_steps, scaffold=scaffold,
+        listeners=list(checkpoint_listeners)))
+  all_hooks += list(hooks)
+  if step_fn is None:
+    def step_fn(step_context):
+      step_context.run_with_hooks(
+          train_op, feed_dict=feed_fn() if feed_fn else None)
+  try:
+    with stop, tf1.train.MonitoredTrainingSession(
+        master=master, is_chief=is_chief,
+        checkpoint_dir=config.train_dir if is_chief else None,
+        scaffold=scaffold, hooks=all_hooks, save_checkpoint_secs=None,
+        save_summaries_steps=None, log_step_count_steps=None,
+        config=session_config or session.session_config(),
+        max_wait_secs=max_wait_secs,
+        stop_grace_period_secs=STOP_GRACE_SECS) as mon_sess:
+      while not mon_sess.should_stop():
+        mon_sess.run_step_fn(step_fn)
+  except tf1.train.NanLossDuringTrainingError as e:
+    raise errors.UserError(nan_message(config.train_dir, nan_advice)) from e
+  except tf.errors.InvalidArgumentError as e:
+    if 'Nan in summary histogram' not in e.message:
+      raise
+    raise errors.UserError(nan_message(config.train_dir, nan_advice)) from e
+  if stop.requested:
+    saved = ('; saved %s' % tf1.train.latest_checkpoint(config.train_dir)
+             if is_chief else '')
+    print('%sStopped by %s%s.' % (log_prefix, stop.requested, saved),
+          flush=True)
+    return False
+  return True
