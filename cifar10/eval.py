@@ -18,7 +18,7 @@ from tfclassic import flags as shared_flags
 
 tf1 = tf.compat.v1
 
-cifar10_flags.define_data_flags()
+cifar10_flags.define_data_flags(download=False)
 cifar10_flags.define_model_flags()
 shared_flags.define_eval_flags(cifar10_flags.DEFAULT_TRAIN_DIR,
                                cifar10_flags.DEFAULT_EVAL_DIR,

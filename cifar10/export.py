@@ -17,7 +17,7 @@ from cifar10 import saved_model
 from tfclassic import errors
 from tfclassic import flags as shared_flags
 
-cifar10_flags.define_data_flags()
+cifar10_flags.define_data_flags(download=False)
 cifar10_flags.define_model_flags()
 cifar10_flags.define_checkpoint_flag()
 shared_flags.define_session_flags()

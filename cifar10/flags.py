@@ -33,16 +33,17 @@ NUM_PREPROCESS_THREADS = 2
 NAN_ADVICE = ' or drop --use_fp16'
 
 
-def define_data_flags() -> None:
-  """Defines --data_dir and --data_url."""
+def define_data_flags(download: bool = True) -> None:
+  """Defines --data_dir and, for binaries that download, --data_url."""
   flags.DEFINE_string('data_dir', DEFAULT_DATA_DIR,
                       'Folder with the CIFAR-10 binary files (or their '
                       'cifar-10-batches-bin/ folder); training downloads '
                       'them there if missing. Its batches.meta.txt gives the '
                       'class names and their number.')
-  flags.DEFINE_string('data_url', data.DATA_URL,
-                      'Where to download cifar-10-binary.tar.gz from when '
-                      '--data_dir has no data.')
+  if download:
+    flags.DEFINE_string('data_url', data.DATA_URL,
+                        'Where to download cifar-10-binary.tar.gz from when '
+                        '--data_dir has no data.')
 
 
 def define_model_flags() -> None:

@@ -100,7 +100,7 @@ def distorted_feed_inputs(batched: bool = True
 
   Args:
     batched: distort with distort_images() rather than distort_image() in a
-      tf.map_fn loop (the same distribution, several times faster).
+      tf.map_fn loop (the same distribution, in a few whole-batch ops).
 
   Returns:
     image_input: uint8 placeholder [N, 32, 32, 3] to feed.
@@ -177,7 +177,8 @@ class TrainInput:
     num_threads: threads reading examples into the shuffling queue.
     min_fraction_in_queue: fraction of an epoch kept in the shuffling queue.
     batched: distort whole batches after the queue (see distorted_inputs).
-    seed: of the order examples are read in; None: a new order every run.
+    seed: of the order examples are read in; the training graphs also seed
+      the graph with it. None: a new order every run.
   """
   data_dir: str
   batch_size: int

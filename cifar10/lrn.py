@@ -12,9 +12,9 @@ ones, and so is the gradient's windowed sum, because the band is symmetric:
   n = bias + alpha * (x^2 @ band),   y = x * n^-beta
   dx = g * n^-beta - 2 * alpha * beta * x * ((g * y / n) @ band)
 
-Measured on 2 AVX-512 cores, TF 2.21, the CIFAR-10 model's [128, 12, 12, 64]
-activations: tf.nn.lrn 4.0 ms forward, 28.3 ms forward + backward; this 2.9 ms
-and 5.5 ms (with n^-0.75 as rsqrt(n * sqrt(n)); tf.pow alone took 11 ms).
+n^-beta is computed without tf.pow, which is slow on CPUs: for the
+tutorial's beta of 0.75 it is rsqrt(n * sqrt(n)). docs/performance.md
+compares the two implementations in the whole model (--lrn).
 """
 import numpy as np
 import tensorflow as tf

@@ -28,7 +28,7 @@ from tfclassic import checkpoints
 from tfclassic import errors
 from tfclassic import flags as shared_flags
 
-cifar10_flags.define_data_flags()
+cifar10_flags.define_data_flags(download=False)
 cifar10_flags.define_model_flags()
 shared_flags.define_session_flags()
 cifar10_flags.define_checkpoint_flag()

@@ -6,8 +6,10 @@ see the same machine load, and prints the median examples/sec of each and
 its ratio to the first. The chief's log is used for clusters (its figure
 already counts the examples of all workers).
 
-  python scripts/compare_speed.py towers --data_dir=/tmp/cifar10_data --counts=1,2
-  python scripts/compare_speed.py workers --data_dir=/tmp/cifar10_data --counts=1,2
+  python scripts/compare_speed.py towers --data_dir=/tmp/cifar10_data \
+      --counts=1,2
+  python scripts/compare_speed.py workers --data_dir=/tmp/cifar10_data \
+      --counts=1,2
 """
 import argparse
 import os

@@ -282,10 +282,15 @@ class ShortRun(NamedTuple):
     train_dir: cifar10.train's train_dir after SHORT_RUN_STEPS steps.
     eval_dir: cifar10.eval's eval_dir after scoring the last checkpoint.
     train: the training run (its output).
+    checkpoint: the last checkpoint's path.
   """
   train_dir: pathlib.Path
   eval_dir: pathlib.Path
   train: subprocess.CompletedProcess
+
+  @property
+  def checkpoint(self) -> pathlib.Path:
+    return self.train_dir / ('model.ckpt-%d' % SHORT_RUN_STEPS)
 
 
 @pytest.fixture(scope='session')
@@ -323,6 +328,35 @@ def numpy_precision(checkpoint, data_dir, num_examples: int) -> float:
   """Precision @ 1 of the checkpoint's moving-average weights, in numpy."""
   labels, predictions = numpy_predictions(checkpoint, data_dir, num_examples)
   return float(np.mean(predictions == labels))
+
+
+def assert_eval_matches_numpy(data_dir, train_dir, num_examples: int,
+                              *eval_flags: str) -> subprocess.CompletedProcess:
+  """Runs cifar10.eval --run_once on train_dir's latest checkpoint and checks
+  the precision it prints against numpy's count, for the same checkpoint, on
+  the first num_examples test records.
+
+  Args:
+    data_dir, train_dir: the data and the trained model.
+    num_examples: the records eval scores (its --num_examples, unless
+      eval_flags gives another).
+    eval_flags: more flags for eval, after the others.
+
+  Returns:
+    The eval run.
+  """
+  train_dir = pathlib.Path(train_dir)
+  result = run_module('cifar10.eval', '--data_dir=%s' % data_dir,
+                      '--checkpoint_dir=%s' % train_dir,
+                      '--eval_dir=%s' % (train_dir / 'eval'), '--run_once',
+                      '--num_examples=%d' % num_examples, '--batch_size=16',
+                      *eval_flags)
+  printed = re.findall(r': precision @ 1 = (\d\.\d{3})$', result.stdout,
+                       re.M)
+  checkpoint = train_dir / ('model.ckpt-%d' % checkpoint_steps(train_dir)[-1])
+  assert printed == ['%.3f' % numpy_precision(checkpoint, data_dir,
+                                              num_examples)], result.stdout
+  return result
 
 
 def summary_values(log_dir, tag: str

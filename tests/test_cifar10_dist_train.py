@@ -13,8 +13,8 @@ import pytest
 
 from cifar10 import cluster as cifar10_cluster
 from conftest import (CIFAR10_SEED_FLAG, PROJECT_ROOT, QUICK_TRAIN_FLAGS,
-                      checkpoint_steps, free_ports, module_env,
-                      numpy_precision, run_module)
+                      assert_eval_matches_numpy, checkpoint_steps,
+                      free_ports, module_env, run_module)
 from tfclassic import errors
 
 STEP = re.compile(r'^worker (\d): \S+ \S+: step (\d+), ', re.M)
@@ -76,14 +76,7 @@ def test_local_cluster_trains_to_max_steps_and_every_process_exits(
   # twice as many as there were global steps. Stale ones are dropped, which
   # only adds to them.
   assert total >= 2 * MAX_STEPS, local_steps
-  result = run_module('cifar10.eval', '--data_dir=%s' % cifar_data,
-                      '--checkpoint_dir=%s' % train_dir,
-                      '--eval_dir=%s' % (tmp_path / 'eval'), '--run_once',
-                      '--num_examples=60')
-  printed, = re.findall(r': precision @ 1 = (\d\.\d{3})$', result.stdout,
-                        re.M)
-  checkpoint = train_dir / ('model.ckpt-%d' % checkpoint_steps(train_dir)[-1])
-  assert printed == '%.3f' % numpy_precision(checkpoint, cifar_data, 60)
+  assert_eval_matches_numpy(cifar_data, train_dir, 60)
 
 
 class Cluster:

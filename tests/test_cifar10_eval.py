@@ -35,7 +35,7 @@ def logged_precisions(eval_dir):
 
 @pytest.fixture(scope='module')
 def checkpoint(short_run):
-  return short_run.train_dir / ('model.ckpt-%d' % SHORT_RUN_STEPS)
+  return short_run.checkpoint
 
 
 @pytest.mark.parametrize('num_examples', [60, 50])

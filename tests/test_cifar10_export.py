@@ -8,7 +8,7 @@ import tensorflow as tf
 from cifar10 import data
 from cifar10 import saved_model
 from cifar10 import serving
-from conftest import SHORT_RUN_STEPS, learnable_examples, run_module
+from conftest import learnable_examples, run_module
 from numpy_model import probabilities as numpy_probabilities
 from tfclassic import errors
 
@@ -18,11 +18,6 @@ tf1 = tf.compat.v1
 @pytest.fixture(scope='module')
 def train_dir(short_run):
   return short_run.train_dir
-
-
-@pytest.fixture(scope='module')
-def checkpoint(short_run):
-  return short_run.train_dir / ('model.ckpt-%d' % SHORT_RUN_STEPS)
 
 
 @pytest.fixture(scope='module')
@@ -63,13 +58,13 @@ def test_the_signature_takes_images_and_returns_classes(exported):
       'probabilities': (tf.float32, [-1, 10])}
 
 
-def test_the_binary_says_what_it_exported(cifar_data, checkpoint, exported):
+def test_the_binary_says_what_it_exported(cifar_data, short_run, exported):
   export_dir, result = exported
   names = data.read_class_names(str(cifar_data))
   exported_line, signature_line = result.stdout.splitlines()
   assert exported_line == (
       'Exported the moving-average weights of %s (10 classes: %s) to %s.'
-      % (checkpoint, ', '.join(names), export_dir))
+      % (short_run.checkpoint, ', '.join(names), export_dir))
   # The signature as the SavedModel holds it (see the test above).
   described = re.fullmatch(r'Signature serving_default: (.*) -> (.*)\.',
                            signature_line)
@@ -79,7 +74,7 @@ def test_the_binary_says_what_it_exported(cifar_data, checkpoint, exported):
       'probabilities float32 [N, 10]']
 
 
-def test_tf2_load_serves_predicts_probabilities(cifar_data, checkpoint,
+def test_tf2_load_serves_predicts_probabilities(cifar_data, short_run,
                                                 exported,
                                                 images_and_predictions):
   export_dir, _ = exported
@@ -88,7 +83,7 @@ def test_tf2_load_serves_predicts_probabilities(cifar_data, checkpoint,
   outputs = {k: v.numpy() for k, v in serve(images=tf.constant(images)).items()}
   np.testing.assert_allclose(outputs['probabilities'], want, atol=1e-6)
   np.testing.assert_allclose(outputs['probabilities'],
-                             numpy_probabilities(checkpoint, images),
+                             numpy_probabilities(short_run.checkpoint, images),
                              atol=2e-6)
   assert list(outputs['classes']) == list(want.argmax(1))
   names = data.read_class_names(str(cifar_data))
@@ -126,7 +121,7 @@ def test_refuses_to_overwrite_an_export(cifar_data, train_dir, exported):
   assert (export_dir / 'saved_model.pb').read_bytes() == before
 
 
-def test_overwrite_replaces_the_export(cifar_data, train_dir, checkpoint,
+def test_overwrite_replaces_the_export(cifar_data, train_dir, short_run,
                                       tmp_path):
   export_dir = tmp_path / 'model'
   export_dir.mkdir()
@@ -134,7 +129,7 @@ def test_overwrite_replaces_the_export(cifar_data, train_dir, checkpoint,
   with pytest.raises(errors.UserError, match='already exists'):
     saved_model.export(str(train_dir), str(export_dir), str(cifar_data))
   assert saved_model.export(str(train_dir), str(export_dir), str(cifar_data),
-                            overwrite=True) == str(checkpoint)
+                            overwrite=True) == str(short_run.checkpoint)
   assert sorted(p.name for p in export_dir.iterdir()) == [
       'saved_model.pb', 'variables']
   assert sorted(p.name for p in tmp_path.iterdir()) == ['model']

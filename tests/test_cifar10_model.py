@@ -3,6 +3,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from cifar10 import inputs
 from cifar10 import model
 from conftest import learnable_examples
 from numpy_model import cross_entropy, eval_preprocess, logits as np_logits
@@ -61,6 +62,28 @@ def test_logits_and_loss_match_numpy():
                                 np.sum(w['local4/weights'] ** 2))
   want_loss = cross_entropy(want_logits, labels).mean() + weight_decay
   assert tf_loss == pytest.approx(want_loss, rel=1e-5)
+
+
+def test_the_tutorials_calls_still_build_the_graph(cifar_data):
+  with tf.Graph().as_default():
+    global_step = tf1.train.get_or_create_global_step()
+    images, labels = inputs.distorted_inputs(str(cifar_data), 128)
+    train_op = model.train(model.loss(model.inference(images), labels),
+                           global_step)
+    eval_images, _, _ = inputs.inputs(True, str(cifar_data), 128)
+    assert isinstance(train_op, tf.Operation)
+    assert images.shape.as_list() == [128, 24, 24, 3]
+    assert eval_images.shape.as_list() == [None, 24, 24, 3]
+    # The learning rate decays by epochs of the tutorial's batch of 128.
+    rate, = [summary.op.inputs[1]
+             for summary in tf1.get_collection(tf1.GraphKeys.SUMMARIES)
+             if summary.op.type == 'ScalarSummary' and
+             tf.get_static_value(summary.op.inputs[0]) == b'learning_rate']
+    decay_steps = int(50000 / 128 * 350)
+    with tf1.Session() as sess:
+      for step, want in ((decay_steps - 1, 0.1), (decay_steps, 0.01)):
+        sess.run(global_step.assign(step))
+        assert sess.run(rate) == pytest.approx(want)
 
 
 def test_learning_rate_decays_by_epochs_of_examples():

@@ -8,8 +8,8 @@ import tensorflow as tf
 from cifar10 import model
 from cifar10 import towers
 from conftest import (CIFAR10_SEED_FLAG, QUICK_TRAIN_FLAGS,
-                      checkpoint_steps, learnable_examples, numpy_precision,
-                      run_module)
+                      assert_eval_matches_numpy, checkpoint_steps,
+                      learnable_examples, run_module)
 from numpy_model import eval_preprocess
 
 tf1 = tf.compat.v1
@@ -130,13 +130,6 @@ def test_multi_gpu_train_runs_without_gpus_and_eval_scores_it(
   assert 'Resuming from %s/model.ckpt-12' % tmp_path in result.stdout
   assert [int(s) for s, _ in LOG_LINE.findall(result.stdout)] == [15]
   assert checkpoint_steps(tmp_path)[-1] == 17
-  result = run_module('cifar10.eval', '--data_dir=%s' % cifar_data,
-                      '--checkpoint_dir=%s' % tmp_path,
-                      '--eval_dir=%s' % (tmp_path / 'eval'), '--run_once',
-                      '--num_examples=60')
   # The towers' checkpoint is the single-device model's: scored as numpy
   # scores its moving-average weights.
-  printed, = re.findall(r': precision @ 1 = (\d\.\d{3})$', result.stdout,
-                        re.M)
-  assert printed == '%.3f' % numpy_precision(tmp_path / 'model.ckpt-17',
-                                             cifar_data, 60)
+  assert_eval_matches_numpy(cifar_data, tmp_path, 60)

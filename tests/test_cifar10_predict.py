@@ -8,7 +8,7 @@ import tensorflow as tf
 from cifar10 import data
 from cifar10 import records
 from cifar10 import serving
-from conftest import SHORT_RUN_STEPS, learnable_examples, run_module
+from conftest import learnable_examples, run_module
 from numpy_model import probabilities as numpy_probabilities
 from tfclassic import errors
 
@@ -16,11 +16,6 @@ from tfclassic import errors
 @pytest.fixture(scope='module')
 def train_dir(short_run):
   return short_run.train_dir
-
-
-@pytest.fixture(scope='module')
-def checkpoint(short_run):
-  return short_run.train_dir / ('model.ckpt-%d' % SHORT_RUN_STEPS)
 
 
 @pytest.fixture(scope='module')
@@ -61,7 +56,7 @@ def as_vector(printed, class_names):
 
 
 def test_images_and_records_get_the_numpy_models_probabilities(
-    cifar_data, checkpoint, image_files, predicted):
+    cifar_data, short_run, image_files, predicted):
   files, _ = image_files
   result, lines = predicted
   names = data.read_class_names(str(cifar_data))
@@ -69,7 +64,8 @@ def test_images_and_records_get_the_numpy_models_probabilities(
       data.data_files(str(cifar_data), eval_data=True))[3]
   large_resized = serving.resize_image(files['large'][1]).numpy()
   want = numpy_probabilities(
-      checkpoint, np.stack([files['small'][1], large_resized, record]))
+      short_run.checkpoint,
+      np.stack([files['small'][1], large_resized, record]))
   assert list(lines) == [str(files['small'][0]), str(files['large'][0]),
                          'test_batch.bin:3 (label %s)' % names[label]]
   for printed, want_row in zip(lines.values(), want):
@@ -91,14 +87,14 @@ def test_a_bad_image_is_reported_and_the_others_still_classified(
 
 
 def test_classifier_matches_numpy_to_float_precision(cifar_data, train_dir,
-                                                     checkpoint):
+                                                     short_run):
   images, _ = learnable_examples(5, seed=11)
   with serving.Classifier(str(train_dir), str(cifar_data)) as classifier:
     got = classifier.probabilities(images, batch_size=2)
-    assert classifier.checkpoint == str(checkpoint)
+    assert classifier.checkpoint == str(short_run.checkpoint)
     assert classifier.class_names == data.read_class_names(str(cifar_data))
-  np.testing.assert_allclose(got, numpy_probabilities(checkpoint, images),
-                             atol=2e-6)
+  np.testing.assert_allclose(
+      got, numpy_probabilities(short_run.checkpoint, images), atol=2e-6)
 
 
 def test_resize_keeps_32x32_images_and_flat_colours():
@@ -117,7 +113,7 @@ def test_top_k_lines_are_sorted_and_cut():
 
 
 def test_missing_wrong_and_other_checkpoints_fail_clearly(
-    cifar_data, train_dir, checkpoint, tmp_path):
+    cifar_data, train_dir, short_run, tmp_path):
   with pytest.raises(errors.UserError, match=re.escape(
       'No checkpoint found in %s. Train first' % tmp_path)):
     serving.Classifier(str(tmp_path), str(cifar_data))
@@ -134,7 +130,7 @@ def test_missing_wrong_and_other_checkpoints_fail_clearly(
   (three_classes / 'batches.meta.txt').write_text('cat\ndog\nbird\n')
   with pytest.raises(errors.UserError, match=re.escape(
       '%s has 10 classes, but --data_dir=%s names 3: pass the --data_dir the '
-      'model was trained on' % (checkpoint, three_classes))):
+      'model was trained on' % (short_run.checkpoint, three_classes))):
     serving.Classifier(str(train_dir), str(three_classes))
 
 

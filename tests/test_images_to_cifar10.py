@@ -15,8 +15,8 @@ from cifar10 import data
 from cifar10 import records
 from cifar10 import serving
 from conftest import (CIFAR10_SEED_FLAG, PROJECT_ROOT, QUICK_TRAIN_FLAGS,
-                      checkpoint_steps, learnable_examples, numpy_precision,
-                      run_module)
+                      assert_eval_matches_numpy, checkpoint_steps,
+                      learnable_examples, run_module)
 
 sys.path.insert(0, str(PROJECT_ROOT / 'scripts'))
 import images_to_cifar10  # noqa: E402
@@ -154,17 +154,13 @@ def test_train_eval_and_predict_use_the_three_classes(source, converted,
   run_module('cifar10.train', '--data_dir=%s' % out,
              '--train_dir=%s' % tmp_path, '--max_steps=6',
              *QUICK_TRAIN_FLAGS, CIFAR10_SEED_FLAG)
-  result = run_module('cifar10.eval', '--data_dir=%s' % out,
-                      '--checkpoint_dir=%s' % tmp_path,
-                      '--eval_dir=%s' % (tmp_path / 'eval'), '--run_once',
-                      '--batch_size=4')
+  assert checkpoint_steps(tmp_path)[-1] == 6
+  # The three-class model's checkpoint, scored as numpy scores it, on all 6
+  # test images.
+  result = assert_eval_matches_numpy(out, tmp_path, 6, '--num_examples=10000',
+                                     '--batch_size=4')
   assert 'The test data holds 6 examples; scoring all of them.' in (
       result.stdout)
-  # The three-class model's checkpoint, scored as numpy scores it.
-  assert checkpoint_steps(tmp_path)[-1] == 6
-  printed, = re.findall(r': precision @ 1 = (\d\.\d{3})$', result.stdout,
-                        re.M)
-  assert printed == '%.3f' % numpy_precision(tmp_path / 'model.ckpt-6', out, 6)
   _, label = read_records(out, eval_data=True)[0]
   result = run_module('cifar10.predict', '--data_dir=%s' % out,
                       '--checkpoint_dir=%s' % tmp_path,

@@ -43,18 +43,27 @@ def test_run_once_without_a_checkpoint_says_how_to_train(tmp_path):
                          interval_secs=60, train_command='python -m pkg.train')
 
 
-def test_the_loop_waits_scores_each_new_checkpoint_once_and_stops_on_ctrl_c(
-    tmp_path, capsys):
-  """Checkpoint 1 appears while waiting, 2 while scoring 1; Ctrl-C in 2."""
-  scored = []
+def _on_each_look(monkeypatch, action):
+  """Calls action(number of looks so far) each time the loop looks for the
+  latest checkpoint, before it looks."""
   looks = []
   real_latest = tf1.train.latest_checkpoint
 
   def latest(checkpoint_dir):
-    looks.append(len(scored))
-    if len(looks) == 2:
-      _write_checkpoint(tmp_path, 1)
+    looks.append(1)
+    action(len(looks))
     return real_latest(checkpoint_dir)
+
+  monkeypatch.setattr(tf1.train, 'latest_checkpoint', latest)
+  return looks
+
+
+def test_the_loop_waits_scores_each_new_checkpoint_once_and_stops_on_ctrl_c(
+    tmp_path, capsys, monkeypatch):
+  """Checkpoint 1 appears while waiting, 2 while scoring 1; Ctrl-C in 2."""
+  scored = []
+  _on_each_look(monkeypatch, lambda looks: looks == 2 and _write_checkpoint(
+      tmp_path, 1))
 
   def evaluate(checkpoint):
     scored.append(checkpoint)
@@ -64,12 +73,8 @@ def test_the_loop_waits_scores_each_new_checkpoint_once_and_stops_on_ctrl_c(
       os.kill(os.getpid(), signal.SIGINT)
 
   handler_before = signal.getsignal(signal.SIGINT)
-  tf1.train.latest_checkpoint = latest
-  try:
-    evaluation.eval_loop(str(tmp_path), evaluate, run_once=False,
-                         interval_secs=0.05)
-  finally:
-    tf1.train.latest_checkpoint = real_latest
+  evaluation.eval_loop(str(tmp_path), evaluate, run_once=False,
+                       interval_secs=0.05)
   assert [os.path.basename(c) for c in scored] == ['model.ckpt-1',
                                                    'model.ckpt-2']
   out = capsys.readouterr().out
@@ -79,28 +84,15 @@ def test_the_loop_waits_scores_each_new_checkpoint_once_and_stops_on_ctrl_c(
   assert signal.getsignal(signal.SIGINT) is handler_before
 
 
-def test_an_already_scored_checkpoint_is_not_scored_again(tmp_path):
+def test_an_already_scored_checkpoint_is_not_scored_again(tmp_path,
+                                                          monkeypatch):
   _write_checkpoint(tmp_path, 5)
   scored = []
-
-  def evaluate(checkpoint):
-    scored.append(checkpoint)
-
-  looks = []
-  real_latest = tf1.train.latest_checkpoint
-
-  def latest(checkpoint_dir):
-    looks.append(1)
-    if len(looks) == 4:
-      os.kill(os.getpid(), signal.SIGINT)
-    return real_latest(checkpoint_dir)
-
-  tf1.train.latest_checkpoint = latest
-  try:
-    evaluation.eval_loop(str(tmp_path), evaluate, run_once=False,
-                         interval_secs=0.01)
-  finally:
-    tf1.train.latest_checkpoint = real_latest
+  looks = _on_each_look(
+      monkeypatch, lambda looks: looks == 4 and os.kill(os.getpid(),
+                                                        signal.SIGINT))
+  evaluation.eval_loop(str(tmp_path), scored.append, run_once=False,
+                       interval_secs=0.01)
   assert len(looks) == 4 and len(scored) == 1
 
 
