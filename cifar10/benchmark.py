@@ -143,7 +143,7 @@ def run_ceiling(steps: int) -> list[float]:
 def run_model(steps: int) -> list[float]:
   """The model as configured by the flags, on a constant batch."""
   train_op = _train_op(*_constant_batch(), cifar10_flags.model_options())
-  with benchmark.session(cifar10_flags.session_config()) as sess:
+  with benchmark.session(cifar10_flags.session_config_from_flags()) as sess:
     return benchmark.time_steps(lambda _: sess.run(train_op),
                                 FLAGS.warmup_steps, steps)
 
@@ -151,7 +151,7 @@ def run_model(steps: int) -> list[float]:
 def run_input(steps: int) -> list[float]:
   """The training input pipeline alone."""
   batch = tf.group(*_train_input().queue())
-  with benchmark.session(cifar10_flags.session_config()) as sess:
+  with benchmark.session(cifar10_flags.session_config_from_flags()) as sess:
     return benchmark.time_steps(lambda _: sess.run(batch),
                                 FLAGS.warmup_steps, steps)
 
@@ -160,7 +160,7 @@ def run_queue(steps: int) -> list[float]:
   """Queue input and training op, without hooks or summaries."""
   train_op = _train_op(*_train_input().queue(),
                        cifar10_flags.model_options())
-  with benchmark.session(cifar10_flags.session_config()) as sess:
+  with benchmark.session(cifar10_flags.session_config_from_flags()) as sess:
     return benchmark.time_steps(lambda _: sess.run(train_op),
                                 FLAGS.warmup_steps, steps)
 
@@ -169,7 +169,7 @@ def run_feed(steps: int) -> list[float]:
   """cifar10.train's graph with --input=feed, without hooks."""
   graph = train_graph.build_train_graph(
       _train_input(), cifar10_flags.model_options(), feed=True)
-  with benchmark.session(cifar10_flags.session_config()) as sess:
+  with benchmark.session(cifar10_flags.session_config_from_flags()) as sess:
     return benchmark.time_steps(
         lambda _: sess.run(graph.train_op, feed_dict=graph.feed_fn()),
         FLAGS.warmup_steps, steps)
@@ -207,9 +207,11 @@ def run_train(steps: int, train_dir: str) -> list[float]:
   config = training.TrainConfig(
       train_dir, max_steps=done + FLAGS.warmup_steps + steps, log_frequency=0,
       save_summaries_steps=every)
-  training.run_training(graph.train_op, graph.loss, graph.examples_per_step,
-                        config, hooks=[timer],
-                        session_config=cifar10_flags.session_config())
+  if not training.run_training(
+      graph.train_op, graph.loss, graph.examples_per_step, config,
+      hooks=[timer], session_config=cifar10_flags.session_config_from_flags()):
+    # Ctrl-C ends the benchmark, not just this row.
+    raise KeyboardInterrupt
   return timer.step_seconds
 
 
@@ -221,7 +223,7 @@ def run_eval(steps: int) -> list[float]:
                                    batch_size=FLAGS.batch_size,
                                    options=cifar10_flags.model_options())
   fetches = [graph.correct, graph.labels, graph.predictions]
-  with benchmark.session(cifar10_flags.session_config()) as sess:
+  with benchmark.session(cifar10_flags.session_config_from_flags()) as sess:
     try:
       return benchmark.time_steps(lambda _: sess.run(fetches),
                                   FLAGS.warmup_steps, steps)
@@ -346,7 +348,7 @@ def settings() -> dict:
 
 
 def main(argv):
-  cifar10_flags.refuse_arguments(argv)
+  shared_flags.refuse_arguments(argv)
   unknown = sorted(set(FLAGS.modes + FLAGS.onednn_off) - set(MODES))
   with errors.exit_on_error():
     if unknown:

@@ -39,7 +39,7 @@ from tfclassic import training
 tf1 = tf.compat.v1
 
 cifar10_flags.define_training_flags()
-flags.DEFINE_integer('num_gpus', 1, 'Towers (GPUs) per worker.')
+flags.DEFINE_integer('num_gpus', 1, 'Towers (GPUs) per worker.', lower_bound=1)
 flags.DEFINE_enum('job_name', None, ['ps', 'worker'],
                   'This process\'s role (default: from TF_CONFIG).')
 flags.DEFINE_integer('task_index', None,
@@ -104,7 +104,7 @@ def run_worker(cluster: cifar10_cluster.Cluster, task_index: int) -> None:
     if FLAGS.sync_replicas:
       hooks += cifar10_cluster.sync_replicas_hooks(tower_graph.optimizer,
                                                    is_chief)
-    config = cifar10_flags.session_config()
+    config = cifar10_flags.session_config_from_flags()
     config.device_filters[:] = ['/job:ps', worker_device]
     finished = training.run_training(
         graph.train_op, graph.loss, graph.examples_per_step,
@@ -120,7 +120,7 @@ def run_worker(cluster: cifar10_cluster.Cluster, task_index: int) -> None:
 
 
 def main(argv):
-  cifar10_flags.refuse_arguments(argv)
+  shared_flags.refuse_arguments(argv)
   with errors.exit_on_error():
     cluster, job_name, task_index = cifar10_cluster.cluster_and_role(
         FLAGS.job_name, FLAGS.task_index, FLAGS.ps_hosts, FLAGS.worker_hosts,

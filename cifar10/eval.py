@@ -39,7 +39,7 @@ FLAGS = flags.FLAGS
 
 
 def main(argv):
-  cifar10_flags.refuse_arguments(argv)
+  shared_flags.refuse_arguments(argv)
   with errors.exit_on_error():
     tf.io.gfile.makedirs(FLAGS.eval_dir)
     with tf.Graph().as_default():
@@ -52,13 +52,16 @@ def main(argv):
               % (FLAGS.eval_data, graph.num_records))
       summary_writer = tf1.summary.FileWriter(FLAGS.eval_dir,
                                               tf1.get_default_graph())
-      config = cifar10_flags.session_config()
-      evaluation.eval_loop(
-          FLAGS.checkpoint_dir,
-          lambda checkpoint: scoring.eval_once(
-              graph, checkpoint, num_examples, summary_writer,
-              FLAGS.confusion, config),
-          FLAGS.run_once, FLAGS.eval_interval_secs, serving.TRAIN_COMMAND)
+      config = cifar10_flags.session_config_from_flags()
+      try:
+        evaluation.eval_loop(
+            FLAGS.checkpoint_dir,
+            lambda checkpoint: scoring.eval_once(
+                graph, checkpoint, num_examples, summary_writer,
+                FLAGS.confusion, config),
+            FLAGS.run_once, FLAGS.eval_interval_secs, serving.TRAIN_COMMAND)
+      finally:
+        summary_writer.close()
 
 
 if __name__ == '__main__':

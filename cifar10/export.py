@@ -35,12 +35,12 @@ FLAGS = flags.FLAGS
 
 
 def main(argv: list[str]) -> None:
-  cifar10_flags.refuse_arguments(argv)
+  shared_flags.refuse_arguments(argv)
   with errors.exit_on_error():
     checkpoint = saved_model.export(
         FLAGS.checkpoint_dir, FLAGS.export_dir, FLAGS.data_dir,
         FLAGS.overwrite, cifar10_flags.model_options(),
-        cifar10_flags.session_config())
+        cifar10_flags.session_config_from_flags())
     class_names = cifar10_flags.class_names()
   print('Exported the moving-average weights of %s (%d classes: %s) to %s.'
         % (checkpoint, len(class_names), ', '.join(class_names),

@@ -5,16 +5,19 @@ tfclassic.flags' for training, evaluation and the Session) before
 app.run(); the functions below then turn the parsed values into the plain
 arguments library code takes. Only binaries and this module read FLAGS.
 """
-from typing import Optional, Sequence
+from typing import Callable, Optional
 
 import tensorflow as tf
-from absl import app
 from absl import flags
 
 from cifar10 import data
 from cifar10 import inputs
 from cifar10 import model
+from cifar10 import train_graph
+from tfclassic import errors
 from tfclassic import flags as shared_flags
+from tfclassic import train_dir
+from tfclassic import training
 
 tf1 = tf.compat.v1
 
@@ -101,20 +104,31 @@ def define_training_flags() -> None:
   shared_flags.define_session_flags()
 
 
-def refuse_arguments(argv: Sequence[str]) -> None:
-  """Refuses arguments other than flags, which the binaries would ignore
-  (e.g. a flag without its --).
-
-  Raises:
-    app.UsageError: naming them.
-  """
-  if len(argv) > 1:
-    raise app.UsageError('unexpected arguments: %s' % ' '.join(argv[1:]))
-
-
-def session_config() -> tf1.ConfigProto:
+def session_config_from_flags() -> tf1.ConfigProto:
   """The Session config of the Session flags and --precision."""
-  return shared_flags.session_config(bf16=FLAGS.precision == 'bf16')
+  return shared_flags.session_config_from_flags(
+      bf16=FLAGS.precision == 'bf16')
+
+
+def train_from_flags(build_graph: Callable[[], train_graph.TrainGraph]
+                     ) -> None:
+  """What cifar10.train and multi_gpu_train do once their graph differs:
+  fetch the data, prepare --train_dir, build the graph in a fresh tf.Graph
+  and train it, ending with one paragraph for errors the user can fix.
+
+  Args:
+    build_graph: builds the training graph in the default graph.
+  """
+  with errors.exit_on_error():
+    data.maybe_download_and_extract(FLAGS.data_dir, FLAGS.data_url)
+    train_dir.prepare_train_dir(FLAGS.train_dir, FLAGS.fresh)
+    with tf.Graph().as_default():
+      graph = build_graph()
+      training.run_training(
+          graph.train_op, graph.loss, graph.examples_per_step,
+          shared_flags.train_config(), feed_fn=graph.feed_fn,
+          summary_op=graph.summary_op,
+          session_config=session_config_from_flags(), nan_advice=NAN_ADVICE)
 
 
 def model_options() -> model.ModelOptions:

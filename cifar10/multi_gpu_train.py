@@ -6,19 +6,15 @@ batch_size x num_gpus examples. Checkpoints carry the same variable names as
 cifar10.train's, so cifar10.eval scores them unchanged, and training resumes
 as cifar10.train does. On a machine with fewer GPUs, towers run on the CPU.
 """
-import tensorflow as tf
 from absl import app, flags
 
-from cifar10 import data
 from cifar10 import flags as cifar10_flags
 from cifar10 import towers
-from tfclassic import errors
 from tfclassic import flags as shared_flags
-from tfclassic import train_dir
-from tfclassic import training
 
 cifar10_flags.define_training_flags()
-flags.DEFINE_integer('num_gpus', 1, 'How many GPUs (towers) to use.')
+flags.DEFINE_integer('num_gpus', 1, 'How many GPUs (towers) to use.',
+                     lower_bound=1)
 flags.adopt_module_key_flags(cifar10_flags)
 flags.adopt_module_key_flags(shared_flags)
 
@@ -26,20 +22,11 @@ FLAGS = flags.FLAGS
 
 
 def main(argv):
-  cifar10_flags.refuse_arguments(argv)
-  with errors.exit_on_error():
-    data.maybe_download_and_extract(FLAGS.data_dir, FLAGS.data_url)
-    train_dir.prepare_train_dir(FLAGS.train_dir, FLAGS.fresh)
-    towers.report_placement(FLAGS.num_gpus)
-    with tf.Graph().as_default():
-      graph, _ = towers.build_tower_train_graph(
-          cifar10_flags.train_input(FLAGS.seed), FLAGS.num_gpus,
-          cifar10_flags.model_options())
-      training.run_training(
-          graph.train_op, graph.loss, graph.examples_per_step,
-          shared_flags.train_config(), summary_op=graph.summary_op,
-          session_config=cifar10_flags.session_config(),
-          nan_advice=cifar10_flags.NAN_ADVICE)
+  shared_flags.refuse_arguments(argv)
+  towers.report_placement(FLAGS.num_gpus)
+  cifar10_flags.train_from_flags(lambda: towers.build_tower_train_graph(
+      cifar10_flags.train_input(FLAGS.seed), FLAGS.num_gpus,
+      cifar10_flags.model_options())[0])
 
 
 if __name__ == '__main__':

@@ -68,9 +68,9 @@ def predict(image_paths: Sequence[str], records: Sequence[str]) -> int:
     failures += 1
     print('Error: %s: %s' % (name, why), file=sys.stderr, flush=True)
 
-  with serving.Classifier(FLAGS.checkpoint_dir, FLAGS.data_dir,
-                          cifar10_flags.model_options(),
-                          cifar10_flags.session_config()) as classifier:
+  with serving.Classifier(
+      FLAGS.checkpoint_dir, FLAGS.data_dir, cifar10_flags.model_options(),
+      cifar10_flags.session_config_from_flags()) as classifier:
     class_names = classifier.class_names
     for path in image_paths:
       try:

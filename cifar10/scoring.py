@@ -164,15 +164,9 @@ def eval_once(graph: EvalGraph, checkpoint: str, num_examples: int,
     serving.restore_average_weights(sess, graph.restorer, checkpoint,
                                     len(graph.class_names), graph.data_dir)
     global_step = sess.run(tf1.train.get_global_step())
-    sess.run(tf1.local_variables_initializer())
-    coord = tf1.train.Coordinator()
-    threads = tf1.train.start_queue_runners(sess, coord)
-    try:
+    with session.queue_runners(sess):
       true_count, labels, predictions, graph_summaries = _score(
           sess, graph, num_examples)
-    finally:
-      coord.request_stop()
-      coord.join(threads, stop_grace_period_secs=10)
     confusion = metrics.confusion_matrix(labels, predictions,
                                          len(graph.class_names))
     confusion_png = sess.run(graph.png, {

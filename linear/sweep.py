@@ -9,6 +9,7 @@ then one row per rate: final W, b, loss and a verdict.
 from absl import app, flags
 
 from linear import fit, model
+from tfclassic import flags as shared_flags
 
 FLAGS = flags.FLAGS
 
@@ -23,8 +24,7 @@ flags.DEFINE_float('converged_loss', fit.CONVERGED_LOSS,
 
 
 def main(argv):
-  if len(argv) > 1:
-    raise app.UsageError(f'unexpected arguments: {argv[1:]}')
+  shared_flags.refuse_arguments(argv)
   try:
     rates = [float(r) for r in FLAGS.rates]
   except ValueError:

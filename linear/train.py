@@ -37,12 +37,14 @@ FLAGS = flags.FLAGS
 
 
 def main(argv):
-  if len(argv) > 1:
-    raise app.UsageError(f'unexpected arguments: {argv[1:]}')
+  shared_flags.refuse_arguments(argv)
   with errors.exit_on_error():
     config = shared_flags.train_config()
     train_dir.prepare_train_dir(config.train_dir, FLAGS.fresh)
     with tf.Graph().as_default():
+      # The tutorial's fit draws nothing at random; a graph extended with
+      # random parts is seeded as every other training binary's.
+      tf1.set_random_seed(FLAGS.seed)
       graph = model.build(FLAGS.learning_rate)
       restorer = checkpoints.Restorer([graph.W, graph.b])
       if training.run_training(

@@ -25,8 +25,9 @@ machine slow all of them alike; each run builds a fresh graph and Session.
 The train mode resumes its temporary train_dir from round to round and times
 whole multiples of --save_summaries_steps steps, so its mean includes log
 and summary steps at the rate training writes them. The feed and train modes
-share one DataSet, whose reshuffles at each epoch start land in their means. Peak RSS is the process's resident high-water mark while the
-mode ran, including what earlier modes left allocated.
+share one DataSet, whose reshuffles at each epoch start land in their
+means. Peak RSS is the process's resident high-water mark while the mode
+ran, including what earlier modes left allocated.
 """
 
 import os
@@ -45,6 +46,7 @@ from mnist import model
 from mnist import steps
 from tfclassic import benchmark
 from tfclassic import errors
+from tfclassic import flags as shared_flags
 from tfclassic import session
 from tfclassic import training
 
@@ -177,12 +179,14 @@ class _Bench:
       step(step_context)
       seconds.append(time.perf_counter() - start)
 
-    training.run_training(
+    if not training.run_training(
         graph.train_op, graph.loss, self.batch_size, training.TrainConfig(
             self._train_dir, done + FLAGS.warmup_steps + timed,
             log_frequency=FLAGS.log_frequency,
             save_summaries_steps=FLAGS.save_summaries_steps),
-        step_fn=timed_step, session_config=self._config)
+        step_fn=timed_step, session_config=self._config):
+      # Ctrl-C ends the benchmark, not just this row.
+      raise KeyboardInterrupt
     return seconds[FLAGS.warmup_steps:]
 
 
@@ -231,8 +235,7 @@ def _check_choices(flag: str, choices) -> None:
 
 
 def main(argv):
-  if len(argv) > 1:
-    raise app.UsageError(f'unexpected arguments: {argv[1:]}')
+  shared_flags.refuse_arguments(argv)
   with errors.exit_on_error():
     _check_choices('models', model.MODELS)
     _check_choices('modes', MODES)

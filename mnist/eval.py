@@ -35,7 +35,7 @@ def evaluate(checkpoint: str) -> None:
   model_name = FLAGS.model or model.model_from_checkpoint(checkpoint)
   score = scoring.score_test_files(checkpoint, model_name, FLAGS.data_dir,
                                    FLAGS.batch_size,
-                                   shared_flags.session_config())
+                                   shared_flags.session_config_from_flags())
   precision = scoring.precision(score.num_examples, score.num_correct)
   summaries.write_scalars(FLAGS.eval_dir, score.step,
                           {'Precision @ 1': precision})
@@ -46,8 +46,7 @@ def evaluate(checkpoint: str) -> None:
 
 
 def main(argv):
-  if len(argv) > 1:
-    raise app.UsageError(f'unexpected arguments: {argv[1:]}')
+  shared_flags.refuse_arguments(argv)
   with errors.exit_on_error():
     mnist_input.maybe_download(FLAGS.data_dir, FLAGS.source_url)
     evaluation.eval_loop(FLAGS.checkpoint_dir, evaluate, FLAGS.run_once,

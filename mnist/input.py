@@ -45,7 +45,6 @@ IMAGE_PIXELS = IMAGE_SIZE * IMAGE_SIZE
 NUM_CLASSES = 10
 VALIDATION_SIZE = 5000
 
-DOWNLOAD_TIMEOUT_SECS = 30
 # Examples kept in the training shuffle queue; 10k mixes well within RAM.
 MIN_AFTER_DEQUEUE = 10000
 # Records per reader op: read one at a time, the reader, not the model, set
@@ -431,8 +430,7 @@ def maybe_download(data_dir: str, source_url: str = SOURCE_URL,
     if os.path.exists(dest):
       continue
     try:
-      download.download(base + name, dest, md5, gunzip_md5=True,
-                        timeout=DOWNLOAD_TIMEOUT_SECS)
+      download.download(base + name, dest, md5, gunzip_md5=True)
     except (OSError, DataError) as e:
       failures[name] = str(getattr(e, 'reason', e)) or type(e).__name__
   if failures:

@@ -13,6 +13,7 @@ import tensorflow as tf
 from mnist import input as mnist_input
 from mnist import model
 from tfclassic import checkpoints
+from tfclassic import session
 
 tf1 = tf.compat.v1
 
@@ -130,18 +131,13 @@ def score_test_files(checkpoint: str, model_name: str, data_dir: str,
     restorer = checkpoints.Restorer()
     with tf1.Session(config=config) as sess:
       restorer.restore(sess, checkpoint)
-      sess.run(tf1.local_variables_initializer())
-      coord = tf1.train.Coordinator()
-      threads = tf1.train.start_queue_runners(sess, coord)
       num_examples = num_correct = 0
-      try:
-        while True:
-          batch_correct, batch_size_run = sess.run([correct, size])
-          num_correct += int(batch_correct)
-          num_examples += int(batch_size_run)
-      except tf.errors.OutOfRangeError:
-        pass
-      finally:
-        coord.request_stop()
-        coord.join(threads)
+      with session.queue_runners(sess):
+        try:
+          while True:
+            batch_correct, batch_size_run = sess.run([correct, size])
+            num_correct += int(batch_correct)
+            num_examples += int(batch_size_run)
+        except tf.errors.OutOfRangeError:
+          pass
       return Score(int(sess.run(global_step)), num_examples, num_correct)

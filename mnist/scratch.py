@@ -104,7 +104,8 @@ def run(train_set, test_set, train_dir: str, iterations: int,
                                     seed)
   first_iteration = state.iteration
   with signals.StopSignal('stopping after this iteration and saving the '
-                          'weights and curves') as stop:
+                          'weights and curves (press Ctrl-C again to abort '
+                          'without saving)') as stop:
     two_layer_net.train(
         train_set, test_set, iterations, batch_size, learning_rate,
         log=lambda line: print(line, flush=True), state=state,

@@ -49,7 +49,7 @@ def _train_tf() -> None:
   name = FLAGS.model
   settings = mnist_flags.tutorial_settings(name)
   config = mnist_flags.train_config(settings.max_steps)
-  session_config = shared_flags.session_config(
+  session_config = shared_flags.session_config_from_flags(
       inter_op_threads=model.INTER_OP_THREADS[name])
   model.check_resumable(config.train_dir, name)
   datasets = mnist_input.read_data_sets(
@@ -84,8 +84,7 @@ def _train_tf() -> None:
 
 
 def main(argv):
-  if len(argv) > 1:
-    raise app.UsageError(f'unexpected arguments: {argv[1:]}')
+  shared_flags.refuse_arguments(argv)
   with errors.exit_on_error():
     mnist_input.maybe_download(FLAGS.data_dir, FLAGS.source_url)
     train_dir.prepare_train_dir(FLAGS.train_dir, FLAGS.fresh)

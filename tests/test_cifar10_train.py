@@ -7,7 +7,7 @@ import pytest
 import tensorflow as tf
 
 from conftest import (CIFAR10_SEED_FLAG, QUICK_TRAIN_FLAGS, SHORT_RUN_STEPS,
-                      checkpoint_steps, interrupt_when, run_module,
+                      checkpoint_steps, run_module,
                       summary_tags)
 from tfclassic import errors
 from tfclassic import training
@@ -55,19 +55,6 @@ def test_feed_input_trains_with_batch_size_one(cifar_data, tmp_path):
                  '--max_steps=12')
   assert logged_steps(result.stdout) == [5, 10]
   assert checkpoint_steps(tmp_path)[-1] == 12
-
-
-def test_ctrl_c_stops_cleanly_with_a_checkpoint(cifar_data, tmp_path):
-  code, out, err, _ = interrupt_when(
-      'cifar10.train', '--data_dir=%s' % cifar_data,
-      '--train_dir=%s' % tmp_path, *QUICK_TRAIN_FLAGS, CIFAR10_SEED_FLAG,
-      pattern=LOG_LINE.pattern)
-  assert code == 0, err
-  assert 'SIGINT received: stopping after this step' in out
-  saved = checkpoint_steps(tmp_path)[-1]
-  assert saved >= 5
-  assert 'Stopped by SIGINT; saved %s/model.ckpt-%d.' % (tmp_path, saved) in out
-  assert 'Traceback' not in err
 
 
 def test_nan_loss_stops_with_a_message_and_keeps_the_last_checkpoint(

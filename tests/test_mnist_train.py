@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from conftest import (SHARED_DATA, interrupt_cleanly, interrupt_training,
+from conftest import (SHARED_DATA, interrupt_cleanly,
                       latest_step, read_scalars, run_module, summary_tags,
                       write_idx)
 
@@ -139,22 +139,6 @@ def test_scratch_writes_curves(mnist_data, tmp_path):
   assert f'Wrote {events}' in result.stdout
   assert (f'Curves: tensorboard --logdir={tmp_path}, or python '
           f'scripts/plot_curves.py {tmp_path} -o curves.png') in result.stdout
-
-
-@pytest.mark.parametrize('model', ['softmax', 'deep', 'mlp'])
-def test_ctrl_c_saves_a_checkpoint_and_a_rerun_resumes(model, mnist_data,
-                                                       tmp_path):
-  common = [f'--data_dir={mnist_data}', f'--train_dir={tmp_path}',
-            f'--model={model}', '--validation_size=100', '--seed=4',
-            '--log_frequency=5']
-  _, saved = interrupt_training('mnist.train', *common,
-                                '--max_steps=1000000', train_dir=tmp_path,
-                                pattern=r'^[sS]tep 10\b')
-  assert saved >= 10
-  resumed = run_module('mnist.train', *common, f'--max_steps={saved + 5}')
-  assert f'Resuming from {tmp_path}/model.ckpt-{saved}.' in resumed.stdout
-  assert latest_step(tmp_path) == saved + 5
-  assert re.search(r'^test accuracy [\d.]+$', resumed.stdout, re.M)
 
 
 def test_nan_loss_stops_and_keeps_the_last_good_checkpoint(mnist_data,

@@ -59,7 +59,7 @@ def _on_each_look(monkeypatch, action):
 
 
 def test_the_loop_waits_scores_each_new_checkpoint_once_and_stops_on_ctrl_c(
-    tmp_path, capsys, monkeypatch):
+    tmp_path, capfd, monkeypatch):
   """Checkpoint 1 appears while waiting, 2 while scoring 1; Ctrl-C in 2."""
   scored = []
   _on_each_look(monkeypatch, lambda looks: looks == 2 and _write_checkpoint(
@@ -77,7 +77,7 @@ def test_the_loop_waits_scores_each_new_checkpoint_once_and_stops_on_ctrl_c(
                        interval_secs=0.05)
   assert [os.path.basename(c) for c in scored] == ['model.ckpt-1',
                                                    'model.ckpt-2']
-  out = capsys.readouterr().out
+  out = capfd.readouterr().out
   assert out.count('No checkpoint in %s yet' % tmp_path) == 1
   assert 'SIGINT received: stopping after this evaluation' in out
   assert out.rstrip().endswith('Stopped by SIGINT.')

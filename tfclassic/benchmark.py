@@ -29,6 +29,8 @@ from typing import Any, Callable, Iterator, Mapping, Optional, Sequence
 import numpy as np
 import tensorflow as tf
 
+from tfclassic import session as session_lib
+
 tf1 = tf.compat.v1
 
 Key = tuple[str, ...]
@@ -60,16 +62,9 @@ def session(config: tf1.ConfigProto) -> Iterator[tf1.Session]:
   """A Session on the default graph, variables initialised, queue runners
   running; stops the runners on leaving."""
   with tf1.Session(config=config) as sess:
-    sess.run([tf1.global_variables_initializer(),
-              tf1.local_variables_initializer()])
-    coord = tf1.train.Coordinator()
-    threads = tf1.train.start_queue_runners(sess, coord)
-    try:
+    sess.run(tf1.global_variables_initializer())
+    with session_lib.queue_runners(sess):
       yield sess
-    finally:
-      coord.request_stop()
-      # A stuck reader thread fails the run in 10 s, not the default 2 min.
-      coord.join(threads, stop_grace_period_secs=10)
 
 
 def reset_peak_rss() -> None:

@@ -39,7 +39,8 @@ def eval_loop(checkpoint_dir: str, evaluate: Callable[[str], None],
     return
   last_scored = None
   announced_wait = False
-  with signals.StopSignal('stopping after this evaluation') as stop:
+  with signals.StopSignal('stopping after this evaluation (press Ctrl-C '
+                          'again to stop at once)') as stop:
     while stop.requested is None:
       checkpoint = tf1.train.latest_checkpoint(checkpoint_dir)
       if checkpoint is None:

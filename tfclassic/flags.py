@@ -2,16 +2,28 @@
 
 Binaries call these functions (and their package's flags.py) before
 app.run(), then turn the parsed values into the runtime's plain arguments
-with train_config() and session_config(). Library code never reads FLAGS.
+with train_config() and session_config_from_flags(). Library code never reads FLAGS.
 """
-from typing import Optional
+from typing import Optional, Sequence
 
+from absl import app
 from absl import flags
 
 from tfclassic import session
 from tfclassic import training
 
 FLAGS = flags.FLAGS
+
+
+def refuse_arguments(argv: Sequence[str]) -> None:
+  """Refuses arguments other than flags, which the binaries would ignore
+  (e.g. a flag without its --).
+
+  Raises:
+    app.UsageError: naming them.
+  """
+  if len(argv) > 1:
+    raise app.UsageError('unexpected arguments: %s' % ' '.join(argv[1:]))
 
 
 def define_train_flags(train_dir: str, max_steps: Optional[int],
@@ -97,7 +109,7 @@ def define_session_flags() -> None:
                        'Log the device each op runs on.')
 
 
-def session_config(bf16: bool = False,
+def session_config_from_flags(bf16: bool = False,
                    inter_op_threads: Optional[int] = None):
   """The Session config the flags of define_session_flags() give.
 

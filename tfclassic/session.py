@@ -3,9 +3,10 @@
 Soft placement lets graphs written for /gpu:N run on machines with fewer
 GPUs (or none); bf16 turns on oneDNN's bfloat16 rewrite of the graph.
 """
+import contextlib
 import functools
 import sys
-from typing import Optional
+from typing import Iterator, Optional
 
 import tensorflow as tf
 from tensorflow.core.protobuf import rewriter_config_pb2
@@ -14,6 +15,9 @@ tf1 = tf.compat.v1
 
 # CPU flags (as /proc/cpuinfo names them) of native bfloat16 arithmetic.
 BF16_CPU_FLAGS = ('avx512_bf16', 'amx_bf16')
+
+# How long stopping queue runners waits for their threads.
+QUEUE_STOP_SECS = 10
 
 
 def session_config(log_device_placement: bool = False,
@@ -39,9 +43,28 @@ def session_config(log_device_placement: bool = False,
   if bf16:
     if cpu_has_bf16() is False:
       _warn_bf16_emulated()
-    config.graph_options.rewrite_options.auto_mixed_precision_onednn_bfloat16 = (
+    rewrites = config.graph_options.rewrite_options
+    rewrites.auto_mixed_precision_onednn_bfloat16 = (
         rewriter_config_pb2.RewriterConfig.ON)
   return config
+
+
+@contextlib.contextmanager
+def queue_runners(sess: tf1.Session) -> Iterator[None]:
+  """Runs the graph's queue runners for the duration, then stops them.
+
+  Local variables (the epoch counters of one-pass inputs) are initialized
+  first. A reader thread that does not stop fails the run within
+  QUEUE_STOP_SECS instead of TensorFlow's default two minutes.
+  """
+  sess.run(tf1.local_variables_initializer())
+  coord = tf1.train.Coordinator()
+  threads = tf1.train.start_queue_runners(sess, coord)
+  try:
+    yield
+  finally:
+    coord.request_stop()
+    coord.join(threads, stop_grace_period_secs=QUEUE_STOP_SECS)
 
 
 def cpu_has_bf16(cpuinfo: str = '/proc/cpuinfo') -> Optional[bool]:

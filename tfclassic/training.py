@@ -159,11 +159,27 @@ def nan_message(train_dir: str, advice: str = '') -> str:
 
 
 def resume_step(train_dir: str) -> Optional[int]:
-  """The global step of train_dir's latest checkpoint; None if it has none."""
+  """The global step of train_dir's latest checkpoint; None if it has none.
+
+  Raises:
+    errors.UserError: the checkpoint cannot be read or has no global step.
+  """
   checkpoint = tf1.train.latest_checkpoint(train_dir)
   if checkpoint is None:
     return None
-  return int(tf.train.load_variable(checkpoint, 'global_step'))
+  try:
+    step = checkpoints.checkpoint_step(checkpoint)
+  except tf.errors.OpError as e:
+    raise errors.UserError(
+        '%s holds %s, which cannot be read (%s). Pass another --train_dir, '
+        'or --fresh to delete it and start over.'
+        % (train_dir, checkpoint, checkpoints.op_error_reason(e))) from e
+  if step is None:
+    raise errors.UserError(
+        '%s holds %s, which has no global step: it was not written by '
+        'training. Pass another --train_dir, or --fresh to delete it and '
+        'start over.' % (train_dir, checkpoint))
+  return step
 
 
 def _check_resumable(train_dir: str, checkpoint: str) -> None:
