@@ -3,7 +3,6 @@ against figures worked out by hand; rounds, table, JSON and peak RSS."""
 import json
 import os
 import re
-import time
 
 import numpy as np
 import pytest
@@ -121,18 +120,20 @@ def test_json_round_trip(tmp_path):
   assert benchmark.read_results(path, 'models') == _results()
 
 
-def test_time_steps_times_only_after_warmup():
+def test_time_steps_times_only_after_warmup(monkeypatch):
+  """On a fake clock that each step advances by a known amount."""
   calls = []
+  clock = [100.0]
+  monkeypatch.setattr(benchmark.time, 'perf_counter', lambda: clock[0])
 
   def step(number):
     calls.append(number)
-    # Warm-up steps are slow, as first runs are; timed ones sleep 20 ms.
-    time.sleep(0.2 if number < 2 else 0.02)
+    # Warm-up steps are slow, as first runs are.
+    clock[0] += 5.0 if number < 2 else 0.25 * number
 
   seconds = benchmark.time_steps(step, warmup=2, steps=3)
   assert calls == [0, 1, 2, 3, 4]
-  assert len(seconds) == 3
-  assert all(0.02 <= s < 0.2 for s in seconds)
+  assert seconds == [0.5, 0.75, 1.0]
 
 
 def test_run_rounds_alternates_and_accumulates(capsys):
