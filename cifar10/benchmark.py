@@ -89,9 +89,7 @@ flags.DEFINE_list('onednn_off', ['ceiling'],
 flags.DEFINE_string('json', None, 'Also write the figures, and every '
                     'timed step\'s seconds, to this file.')
 
-flags.DEFINE_integer('save_summaries_steps', 100,
-                     'Steps between summaries in the train mode, as '
-                     'cifar10.train\'s flag.')
+shared_flags.define_cadence_flags(log_frequency=0)
 cifar10_flags.define_data_flags()
 cifar10_flags.define_model_flags()
 cifar10_flags.define_input_flags()
@@ -205,7 +203,8 @@ def run_train(steps: int, train_dir: str) -> list[float]:
   graph = train_graph.build_train_graph(cifar10_flags.train_input(seed=None),
                                         cifar10_flags.model_options())
   config = training.TrainConfig(
-      train_dir, max_steps=done + FLAGS.warmup_steps + steps, log_frequency=0,
+      train_dir, max_steps=done + FLAGS.warmup_steps + steps,
+      log_frequency=FLAGS.log_frequency,
       save_summaries_steps=every)
   if not training.run_training(
       graph.train_op, graph.loss, graph.examples_per_step, config,

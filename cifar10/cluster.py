@@ -27,6 +27,29 @@ RETRY_SECS = 1
 RETRIES_PER_MESSAGE = 10
 
 
+def _parse_tf_config(tf_config: str) -> dict:
+  """TF_CONFIG's {"cluster": {job: [host:port, ...]}, "task": {...}}.
+
+  Raises:
+    errors.UserError: it is not JSON of that shape.
+  """
+  try:
+    config = json.loads(tf_config or '{}')
+  except json.JSONDecodeError as e:
+    raise errors.UserError('TF_CONFIG is not valid JSON (%s): %s' % (
+        e, tf_config)) from e
+  cluster, task = (config.get('cluster', {}), config.get('task', {})) if (
+      isinstance(config, dict)) else (None, None)
+  if not (isinstance(cluster, dict) and isinstance(task, dict)
+          and all(isinstance(hosts, list) for hosts in cluster.values())
+          and isinstance(task.get('index', 0), int)):
+    raise errors.UserError(
+        'TF_CONFIG must look like {"cluster": {"ps": ["host:port", ...], '
+        '"worker": [...]}, "task": {"type": "worker", "index": 0}}; it is: '
+        '%s' % tf_config)
+  return config
+
+
 def cluster_and_role(job_name: Optional[str], task_index: Optional[int],
                      ps_hosts: Optional[Sequence[str]],
                      worker_hosts: Optional[Sequence[str]],
@@ -47,7 +70,7 @@ def cluster_and_role(job_name: Optional[str], task_index: Optional[int],
   Raises:
     errors.UserError: when neither says enough.
   """
-  config = json.loads(tf_config or '{}')
+  config = _parse_tf_config(tf_config)
   cluster = dict(config.get('cluster', {}))
   task = config.get('task', {})
   if ps_hosts:

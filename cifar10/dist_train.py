@@ -39,7 +39,7 @@ from tfclassic import training
 tf1 = tf.compat.v1
 
 cifar10_flags.define_training_flags()
-flags.DEFINE_integer('num_gpus', 1, 'Towers (GPUs) per worker.', lower_bound=1)
+cifar10_flags.define_tower_flag()
 flags.DEFINE_enum('job_name', None, ['ps', 'worker'],
                   'This process\'s role (default: from TF_CONFIG).')
 flags.DEFINE_integer('task_index', None,

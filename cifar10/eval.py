@@ -15,6 +15,7 @@ from cifar10 import serving
 from tfclassic import errors
 from tfclassic import evaluation
 from tfclassic import flags as shared_flags
+from tfclassic import summaries
 
 tf1 = tf.compat.v1
 
@@ -50,8 +51,8 @@ def main(argv):
       if num_examples < FLAGS.num_examples:
         print('The %s data holds %d examples; scoring all of them.'
               % (FLAGS.eval_data, graph.num_records))
-      summary_writer = tf1.summary.FileWriter(FLAGS.eval_dir,
-                                              tf1.get_default_graph())
+      summary_writer = summaries.file_writer(FLAGS.eval_dir,
+                                             tf1.get_default_graph())
       config = cifar10_flags.session_config_from_flags()
       try:
         evaluation.eval_loop(

@@ -94,6 +94,13 @@ def define_checkpoint_flag() -> None:
                       'The train_dir whose latest checkpoint is used.')
 
 
+def define_tower_flag() -> None:
+  """Defines --num_gpus, for the binaries that build towers."""
+  flags.DEFINE_integer('num_gpus', 1,
+                       'Towers, one per GPU (of each worker, in a cluster); '
+                       'without GPUs they run on the CPU.', lower_bound=1)
+
+
 def define_training_flags() -> None:
   """Defines the flags every training binary takes: data, model and input,
   and tfclassic's training and Session flags."""

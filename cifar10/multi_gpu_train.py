@@ -13,8 +13,7 @@ from cifar10 import towers
 from tfclassic import flags as shared_flags
 
 cifar10_flags.define_training_flags()
-flags.DEFINE_integer('num_gpus', 1, 'How many GPUs (towers) to use.',
-                     lower_bound=1)
+cifar10_flags.define_tower_flag()
 flags.adopt_module_key_flags(cifar10_flags)
 flags.adopt_module_key_flags(shared_flags)
 

@@ -73,14 +73,9 @@ flags.DEFINE_integer('steps', 200,
 flags.DEFINE_integer('warmup_steps', 20,
                      'Untimed steps before timing, per mode and round.')
 flags.DEFINE_integer('rounds', 3, 'Rounds over all models and modes.')
-flags.DEFINE_integer('log_frequency', mnist_flags.LOG_FREQUENCY,
-                     'For the train mode: a progress line every N steps, as '
-                     'mnist.train --log_frequency (0: never).')
-flags.DEFINE_integer('save_summaries_steps', mnist_flags.SAVE_SUMMARIES_STEPS,
-                     'For the train mode: summaries every N steps, as '
-                     'mnist.train --save_summaries_steps (0: never).')
-flags.DEFINE_alias('log_every', 'log_frequency')
-flags.DEFINE_alias('summary_every', 'save_summaries_steps')
+shared_flags.define_cadence_flags(mnist_flags.LOG_FREQUENCY,
+                                  mnist_flags.SAVE_SUMMARIES_STEPS)
+mnist_flags.define_cadence_aliases()
 flags.DEFINE_integer('validation_size', mnist_input.VALIDATION_SIZE,
                      'Training examples held out, as mnist.train '
                      '--validation_size: the feed and train modes batch the '

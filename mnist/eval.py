@@ -8,7 +8,6 @@ each new checkpoint is scored as training writes it.
 """
 import time
 
-import tensorflow as tf
 from absl import app, flags
 
 from mnist import flags as mnist_flags

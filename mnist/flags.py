@@ -48,6 +48,12 @@ def define_data_flags() -> None:
       'Base URL of the MNIST mirror used when files are missing.')
 
 
+def define_cadence_aliases() -> None:
+  """The tutorials' spellings of --log_frequency and --save_summaries_steps."""
+  flags.DEFINE_alias('log_every', 'log_frequency')
+  flags.DEFINE_alias('summary_every', 'save_summaries_steps')
+
+
 def define_train_flags() -> None:
   """Defines mnist.train's flags: tfclassic's training flags and the
   tutorials' own (--model, --batch_size, --learning_rate, ...)."""
@@ -57,8 +63,7 @@ def define_train_flags() -> None:
       max_steps_help='Total training steps, counting those before a resume '
       '(iterations for scratch); default: the tutorial\'s (softmax 1000, '
       'deep 20000, mlp 2000, scratch 10000).')
-  flags.DEFINE_alias('log_every', 'log_frequency')
-  flags.DEFINE_alias('summary_every', 'save_summaries_steps')
+  define_cadence_aliases()
   flags.DEFINE_enum('model', 'softmax', list(TRAIN_MODELS),
                     'Which tutorial to run: softmax (Beginners), deep '
                     '(Experts), mlp (Mechanics 101) or scratch (numpy '

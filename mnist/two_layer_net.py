@@ -292,7 +292,7 @@ def write_events(history: History, out_dir: str,
   """
   before = set(glob.glob(os.path.join(out_dir, EVENT_FILE_PATTERN)))
   with tf.Graph().as_default():
-    writer = tf1.summary.FileWriter(out_dir)
+    writer = summaries.file_writer(out_dir)
     for iteration, loss in enumerate(history.losses):
       if iteration >= first_iteration:
         writer.add_summary(summaries.scalars_proto({'loss': loss}), iteration)

@@ -11,7 +11,6 @@ import signal
 import socket
 import statistics
 import subprocess
-import sys
 import threading
 import time
 from typing import Iterator, NamedTuple
@@ -21,6 +20,7 @@ import pytest
 
 import tfclassic  # noqa: F401  (quiets TensorFlow before anything imports it)
 import tensorflow as tf
+import forkserver
 import numpy_model
 from cifar10 import data as cifar10_data
 from cifar10 import records
@@ -93,16 +93,25 @@ def module_env(**extra: str) -> dict:
 
 
 def run_module(module: str, *args: str, timeout: float = CHILD_TIMEOUT_SECS,
-               check: bool = True) -> subprocess.CompletedProcess:
-  """Runs `python -m module args` from the project root, as a user would."""
-  env = module_env()
-  result = subprocess.run([sys.executable, '-m', module, *args],
-                          cwd=PROJECT_ROOT, env=env, capture_output=True,
-                          text=True, timeout=timeout)
+               check: bool = True, env: dict | None = None
+               ) -> subprocess.CompletedProcess:
+  """Runs `python -m module args` from the project root, as a user would
+  (through the fork server: see forkserver.py)."""
+  result = forkserver.run(module, args, str(PROJECT_ROOT),
+                          env or module_env(), timeout)
   if check and result.returncode != 0:
     raise AssertionError('%s exited %d\nstdout:\n%s\nstderr:\n%s' % (
         module, result.returncode, result.stdout, result.stderr))
   return result
+
+
+def start_module(module: str, *args: str, stdout=subprocess.PIPE,
+                 stderr=subprocess.PIPE, env: dict | None = None):
+  """Starts `python -u -m module args` from the project root; returns a
+  subprocess.Popen-like handle (pid, stdout, stderr, poll, wait,
+  send_signal, kill)."""
+  return forkserver.spawn(module, args, str(PROJECT_ROOT), env or module_env(),
+                          unbuffered=True, stdout=stdout, stderr=stderr)
 
 
 def interrupt_when(module: str, *args: str, pattern: str,
@@ -119,10 +128,7 @@ def interrupt_when(module: str, *args: str, pattern: str,
     AssertionError: the pattern never showed, or the process outlived
       `timeout`.
   """
-  process = subprocess.Popen(
-      [sys.executable, '-u', '-m', module, *args], cwd=PROJECT_ROOT,
-      env=module_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-      text=True)
+  process = start_module(module, *args)
   lines = []
   # Read on the side, so that a child writing much to stderr never blocks.
   errors_read = []

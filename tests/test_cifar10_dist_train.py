@@ -13,8 +13,8 @@ import pytest
 
 from cifar10 import cluster as cifar10_cluster
 from conftest import (CIFAR10_SEED_FLAG, PROJECT_ROOT, QUICK_TRAIN_FLAGS,
-                      assert_eval_matches_numpy, checkpoint_steps,
-                      free_ports, module_env, run_module)
+                      assert_eval_matches_numpy, checkpoint_steps, free_ports,
+                      module_env, run_module, start_module)
 from tfclassic import errors
 
 STEP = re.compile(r'^worker (\d): \S+ \S+: step (\d+), ', re.M)
@@ -101,11 +101,10 @@ class Cluster:
     job, index = name[:-1], name[-1]
     self.runs[name] = self.runs.get(name, 0) + 1
     log = open(self.tmp_path / ('%s.%d.log' % (name, self.runs[name])), 'w')
-    self.processes[name] = subprocess.Popen(
-        [sys.executable, '-u', '-m', 'cifar10.dist_train',
-         '--job_name=' + job, '--task_index=' + index, *self.flags],
-        cwd=PROJECT_ROOT, env=module_env(), stdout=log,
-        stderr=subprocess.STDOUT)
+    with log:
+      self.processes[name] = start_module(
+          'cifar10.dist_train', '--job_name=' + job, '--task_index=' + index,
+          *self.flags, stdout=log, stderr=subprocess.STDOUT)
 
   def log(self, name):
     return (self.tmp_path / ('%s.%d.log' % (name, self.runs[name]))).read_text()
@@ -143,13 +142,8 @@ def test_killed_workers_rejoin_and_the_chief_resumes_from_its_checkpoint(
   max_steps = 30
   cluster = Cluster(tmp_path, cifar_data, max_steps, '--log_frequency=2')
   try:
-    cluster.start('ps0')
-    cluster.start('worker0')
-    # Worker 1 starts once the chief has initialized the model: a worker
-    # that finds it uninitialized looks again only 30 s later.
-    cluster.wait_for('worker0',
-                     lambda log: checkpoint_steps(cluster.train_dir))
-    cluster.start('worker1')
+    for name in ('ps0', 'worker0', 'worker1'):
+      cluster.start(name)
     cluster.wait_for('worker0', lambda log: logged_steps(log) and (
         checkpoint_steps(cluster.train_dir)[-1] > 0))
     cluster.signal('worker0', signal.SIGSTOP)
@@ -218,3 +212,7 @@ def test_role_and_cluster_come_from_flags_or_tf_config():
     cifar10_cluster.cluster_and_role('worker', 2, ['a:2'], ['b:2', 'c:2'])
   with pytest.raises(errors.UserError, match='not fully described'):
     cifar10_cluster.cluster_and_role(None, None, None, None)
+  for bad in ('{"cluster": ', '["ps"]', '{"cluster": {"ps": "h0:1"}}',
+              '{"task": {"type": "worker", "index": "1"}}'):
+    with pytest.raises(errors.UserError, match='TF_CONFIG'):
+      cifar10_cluster.cluster_and_role(None, None, None, None, bad)

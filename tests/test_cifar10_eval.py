@@ -3,8 +3,6 @@ import os
 import re
 import shutil
 import signal
-import subprocess
-import sys
 import threading
 
 import numpy as np
@@ -12,9 +10,9 @@ import pytest
 import tensorflow as tf
 
 from cifar10 import data as cifar10_data
-from conftest import (CHILD_TIMEOUT_SECS, PROJECT_ROOT, SHORT_RUN_STEPS,
-                      module_env, numpy_precision, numpy_predictions,
-                      run_module, summary_values)
+from conftest import (CHILD_TIMEOUT_SECS, SHORT_RUN_STEPS, numpy_precision,
+                      numpy_predictions, run_module, start_module,
+                      summary_values)
 
 tf1 = tf.compat.v1
 
@@ -106,13 +104,10 @@ def test_without_run_once_scores_each_new_checkpoint_until_ctrl_c(
     cifar_data, short_run, tmp_path):
   checkpoint_dir, eval_dir = tmp_path / 'train', tmp_path / 'eval'
   checkpoint_dir.mkdir()
-  process = subprocess.Popen(
-      [sys.executable, '-u', '-m', 'cifar10.eval',
-       '--data_dir=%s' % cifar_data, '--checkpoint_dir=%s' % checkpoint_dir,
-       '--eval_dir=%s' % eval_dir, '--eval_interval_secs=1',
-       '--num_examples=60', '--batch_size=16'],
-      cwd=PROJECT_ROOT, env=module_env(), stdout=subprocess.PIPE,
-      stderr=subprocess.PIPE, text=True)
+  process = start_module(
+      'cifar10.eval', '--data_dir=%s' % cifar_data,
+      '--checkpoint_dir=%s' % checkpoint_dir, '--eval_dir=%s' % eval_dir,
+      '--eval_interval_secs=1', '--num_examples=60', '--batch_size=16')
   killer = threading.Timer(CHILD_TIMEOUT_SECS, process.kill)
   killer.start()
   try:

@@ -9,16 +9,15 @@ given to it there must be one of its flags. The README stays an entry point
 import concurrent.futures
 import functools
 import importlib.util
-import os
 import pathlib
 import re
 import subprocess
-import sys
 from typing import Dict, List, NamedTuple, Set
 
 import pytest
 
-PROJECT_ROOT = pathlib.Path(__file__).resolve().parents[1]
+from conftest import PROJECT_ROOT, run_module
+
 README = PROJECT_ROOT / 'README.md'
 DOCS = sorted((PROJECT_ROOT / 'docs').glob('*.md'))
 PAGES = [README] + DOCS
@@ -101,11 +100,9 @@ def test_every_module_is_ours():
 
 
 def _run_helpfull(module: str) -> subprocess.CompletedProcess:
-  env = dict(os.environ, PYTHONPATH=str(PROJECT_ROOT))
   try:
-    return subprocess.run([sys.executable, '-m', module, '--helpfull'],
-                          cwd=PROJECT_ROOT, env=env, capture_output=True,
-                          text=True, timeout=HELP_TIMEOUT_SECS)
+    return run_module(module, '--helpfull', timeout=HELP_TIMEOUT_SECS,
+                      check=False)
   except subprocess.TimeoutExpired as e:
     return subprocess.CompletedProcess(
         e.cmd, -1, '', 'timed out after %d s' % HELP_TIMEOUT_SECS)

@@ -8,9 +8,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from conftest import (SHARED_DATA, interrupt_cleanly,
-                      latest_step, read_scalars, run_module, summary_tags,
-                      write_idx)
+from conftest import (SHARED_DATA, interrupt_cleanly, read_scalars,
+                      run_module, summary_tags, write_idx)
 
 tf1 = tf.compat.v1
 

@@ -10,6 +10,7 @@ import signal
 import pytest
 import tensorflow as tf
 
+from conftest import read_scalars
 from tfclassic import errors
 from tfclassic import train_dir as train_dir_lib
 from tfclassic import training
@@ -151,3 +152,33 @@ def test_step_fn_and_checkpoint_listeners(tmp_path):
                           step_fn=step_fn, checkpoint_listeners=[Listener()])
   assert raw_runs == list(range(6))
   assert saves == [0, 3, 6]
+
+
+def test_summaries_keep_their_cadence_when_the_step_fetch_runs_ahead(
+    tmp_path):
+  # The worst case of the race between a step's fetch of the global step and
+  # its increment: every fetch already holds the new value. Summaries must
+  # still come at steps 1, 1 + n, 1 + 2n, ... (TensorFlow's own hook drifts
+  # a step earlier at each summary).
+  every, steps = 5, 23
+  with tf.Graph().as_default():
+    global_step = tf1.train.get_or_create_global_step()
+    increment = global_step.assign_add(1)
+    summary = tf1.summary.scalar('value', tf.cast(global_step, tf.float32))
+    hook = training._SummarySaverHook(  # pylint: disable=protected-access
+        save_steps=every, output_dir=str(tmp_path), summary_op=summary)
+    hook.begin()
+    with tf1.Session() as sess:
+      sess.run(tf1.global_variables_initializer())
+      hook.after_create_session(sess, None)
+      context = tf1.train.SessionRunContext(None, sess)
+      for _ in range(steps):
+        requests = hook.before_run(context).fetches
+        results = {'global_step': sess.run(increment)}
+        if 'summary' in requests:
+          results['summary'] = sess.run(requests['summary'])
+        hook.after_run(context, tf1.train.SessionRunValues(results, None,
+                                                           None))
+      hook.end(sess)
+  assert [step for step, _ in read_scalars(tmp_path)['value']] == list(
+      range(1, steps + 1, every))

@@ -6,13 +6,12 @@ diverge, in test_mnist_train.py and test_linear.py.)"""
 import contextlib
 import re
 import subprocess
-import sys
 
 import pytest
 import tensorflow as tf
 
-from conftest import (PROJECT_ROOT, QUICK_TRAIN_FLAGS, free_ports,
-                      interrupt_when, module_env, run_module)
+from conftest import (QUICK_TRAIN_FLAGS, free_ports, interrupt_when,
+                      run_module, start_module)
 
 tf1 = tf.compat.v1
 
@@ -52,10 +51,8 @@ def _cluster_flags(module):
   ps_port, worker_port = free_ports(2)
   cluster = ['--ps_hosts=127.0.0.1:%d' % ps_port,
              '--worker_hosts=127.0.0.1:%d' % worker_port]
-  ps = subprocess.Popen(
-      [sys.executable, '-m', module, '--job_name=ps', '--task_index=0',
-       *cluster], cwd=PROJECT_ROOT, env=module_env(),
-      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+  ps = start_module(module, '--job_name=ps', '--task_index=0', *cluster,
+                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
   try:
     yield cluster + ['--job_name=worker', '--task_index=0']
   finally:

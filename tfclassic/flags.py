@@ -49,18 +49,25 @@ def define_train_flags(train_dir: str, max_steps: Optional[int],
   flags.DEFINE_boolean('fresh', False,
                        'Delete train_dir and start from step 0 instead of '
                        'resuming.')
-  flags.DEFINE_integer('log_frequency', log_frequency,
-                       'How often, in steps, to log loss, speed and the '
-                       'time left (0: never).')
+  define_cadence_flags(log_frequency, save_summaries_steps)
   flags.DEFINE_integer('save_checkpoint_secs', save_checkpoint_secs,
                        'Seconds between checkpoints (one more is written at '
                        'the end, or when Ctrl-C stops training).')
-  flags.DEFINE_integer('save_summaries_steps', save_summaries_steps,
-                       'Steps between TensorBoard summaries (0: never).')
   flags.DEFINE_integer('seed', None,
                        'Seed for the initial weights, the dropout and '
                        'distortions, and the order examples are read in; '
                        'default: a new random start every run.')
+
+
+def define_cadence_flags(log_frequency: int = 10,
+                         save_summaries_steps: int = 100) -> None:
+  """Defines --log_frequency and --save_summaries_steps (part of
+  define_train_flags; alone for benchmarks that time training steps)."""
+  flags.DEFINE_integer('log_frequency', log_frequency,
+                       'How often, in steps, to log loss, speed and the '
+                       'time left (0: never).')
+  flags.DEFINE_integer('save_summaries_steps', save_summaries_steps,
+                       'Steps between TensorBoard summaries (0: never).')
 
 
 def train_config(max_steps: Optional[int] = None,

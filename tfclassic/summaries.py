@@ -4,8 +4,11 @@ tf.compat.v1.summary.scalar derives its tag from a unique op name, so a
 summary named after its tensor ('total_loss') shows in TensorBoard as
 'total_loss_1', and each tower of a multi-tower model adds its own prefix.
 """
+import os
 import re
-from typing import Mapping
+import socket
+import time
+from typing import Mapping, Optional
 
 import tensorflow as tf
 
@@ -45,12 +48,36 @@ def scalars_proto(values: Mapping[str, float]) -> tf1.Summary:
   return summary
 
 
+def wait_for_a_new_event_file_name(log_dir: str) -> None:
+  """Returns once an event file opened in log_dir cannot take the name of
+  one already there (at most a second).
+
+  Event files are named after the second they are opened in and the host,
+  and opening one truncates a file of that name: a second writer opened on
+  log_dir within the same second as the last (a quickly resumed run, a
+  second evaluation, a user's loop) would erase what the first wrote.
+  """
+  host = socket.gethostname()
+  while os.path.exists(os.path.join(
+      log_dir, 'events.out.tfevents.%010d.%s' % (int(time.time()), host))):
+    time.sleep(0.05)
+
+
+def file_writer(log_dir: str, graph: Optional[tf.Graph] = None
+                ) -> tf1.summary.FileWriter:
+  """tf.compat.v1.summary.FileWriter(log_dir, graph) on an event file of its
+  own (see wait_for_a_new_event_file_name)."""
+  if os.path.isdir(log_dir):
+    wait_for_a_new_event_file_name(log_dir)
+  return tf1.summary.FileWriter(log_dir, graph)
+
+
 def write_scalars(log_dir: str, step: int, values: Mapping[str, float]
                   ) -> None:
   """Appends `values` at `step` to an event file in log_dir, from any
   context (FileWriter itself refuses to run eagerly)."""
   with tf.Graph().as_default():
-    writer = tf1.summary.FileWriter(log_dir)
+    writer = file_writer(log_dir)
     try:
       writer.add_summary(scalars_proto(values), step)
     finally:

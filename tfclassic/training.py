@@ -14,6 +14,7 @@ MonitoredTrainingSession loop and adds what its users missed:
 """
 import dataclasses
 import datetime
+import os
 import time
 from typing import Callable, Optional, Sequence
 
@@ -24,6 +25,7 @@ from tfclassic import checkpoints
 from tfclassic import errors
 from tfclassic import session
 from tfclassic import signals
+from tfclassic import summaries
 
 tf1 = tf.compat.v1
 
@@ -36,6 +38,9 @@ LOG_FORMAT = ('%s: step %d, loss = %.2f (%.1f examples/sec; %.3f sec/batch), '
 # chief's aggregation thread waits for gradients that will never come, and
 # only closing the session frees it (the default, 120 s, just delays exit).
 STOP_GRACE_SECS = 5
+# How often a non-chief worker looks whether the chief has initialized the
+# model (TensorFlow's own session creator looks every 30 s).
+CHIEF_POLL_SECS = 0.5
 
 
 @dataclasses.dataclass
@@ -59,6 +64,24 @@ class TrainConfig:
   save_checkpoint_steps: Optional[int] = None
   save_summaries_steps: Optional[int] = 100
   max_checkpoints: int = 5
+
+
+class _SummarySaverHook(tf1.train.SummarySaverHook):
+  """tf.compat.v1.train.SummarySaverHook on a step count that does not drift.
+
+  The stock hook takes a step's global step to be its fetch of the global
+  step plus one, but that fetch races with the step's own increment: now and
+  then it already holds the new value, the count runs one ahead, and every
+  later summary lands a step early. Here a step ends at least one past the
+  step before it (exactly that in one process; other workers may add more).
+  """
+
+  def after_run(self, run_context, run_values):
+    if self._next_step is not None and not self._request_summary:
+      fetched = run_values.results['global_step']
+      run_values = run_values._replace(results=dict(
+          run_values.results, global_step=max(self._next_step, fetched) - 1))
+    super().after_run(run_context, run_values)
 
 
 class LoggerHook(tf1.train.SessionRunHook):
@@ -200,6 +223,28 @@ def _check_resumable(train_dir: str, checkpoint: str) -> None:
 StepFn = Callable[[tf1.train.MonitoredSession.StepContext], None]
 
 
+def _wait_for_the_chief(master: str, config: tf1.ConfigProto,
+                        max_wait_secs: float, log_prefix: str) -> None:
+  """Returns once the chief has initialized every global variable.
+
+  Raises:
+    errors.UserError: it has not within max_wait_secs.
+  """
+  uninitialized = tf1.report_uninitialized_variables(tf1.global_variables())
+  deadline = time.time() + max_wait_secs
+  with tf1.Session(master, config=config) as sess:
+    if not sess.run(uninitialized).size:
+      return
+    print('%sWaiting for the chief to initialize the model.' % log_prefix,
+          flush=True)
+    while sess.run(uninitialized).size:
+      if time.time() > deadline:
+        raise errors.UserError(
+            '%sThe chief has not initialized the model after %d s. Is it '
+            'running, in the same cluster?' % (log_prefix, max_wait_secs))
+      time.sleep(CHIEF_POLL_SECS)
+
+
 def run_training(train_op: tf.Operation, loss: tf.Tensor,
                  examples_per_step: int, config: TrainConfig, *,
                  feed_fn: Optional[Callable[[], dict]] = None,
@@ -275,7 +320,7 @@ def run_training(train_op: tf.Operation, loss: tf.Tensor,
                                 config.max_steps, log_prefix))
   if is_chief:
     if config.save_summaries_steps:
-      all_hooks.append(tf1.train.SummarySaverHook(
+      all_hooks.append(_SummarySaverHook(
           save_steps=config.save_summaries_steps,
           output_dir=config.train_dir, scaffold=scaffold))
     all_hooks.append(tf1.train.CheckpointSaverHook(
@@ -288,14 +333,18 @@ def run_training(train_op: tf.Operation, loss: tf.Tensor,
     def step_fn(step_context):
       step_context.run_with_hooks(
           train_op, feed_dict=feed_fn() if feed_fn else None)
+  session_config = session_config or session.session_config()
+  if is_chief and os.path.isdir(config.train_dir):
+    summaries.wait_for_a_new_event_file_name(config.train_dir)
+  if not is_chief:
+    _wait_for_the_chief(master, session_config, max_wait_secs, log_prefix)
   try:
     with stop, tf1.train.MonitoredTrainingSession(
         master=master, is_chief=is_chief,
         checkpoint_dir=config.train_dir if is_chief else None,
         scaffold=scaffold, hooks=all_hooks, save_checkpoint_secs=None,
         save_summaries_steps=None, log_step_count_steps=None,
-        config=session_config or session.session_config(),
-        max_wait_secs=max_wait_secs,
+        config=session_config, max_wait_secs=max_wait_secs,
         stop_grace_period_secs=STOP_GRACE_SECS) as mon_sess:
       while not mon_sess.should_stop():
         mon_sess.run_step_fn(step_fn)
