@@ -21,6 +21,7 @@ When training reaches --max_steps, workers exit 0 and tell each parameter
 server through a shared "done" queue; a parameter server exits once every
 worker has. scripts/local_cluster.py runs a whole cluster on one machine.
 """
+import contextlib
 import os
 from typing import Optional
 
@@ -84,8 +85,6 @@ def run_worker(cluster: cifar10_cluster.Cluster, task_index: int) -> None:
                                              FLAGS.connect_timeout_secs)
   server = cifar10_cluster.start_server(cluster, 'worker', task_index)
   data.maybe_download_and_extract(FLAGS.data_dir, FLAGS.data_url)
-  if is_chief:
-    train_dir.prepare_train_dir(FLAGS.train_dir, FLAGS.fresh)
   towers.report_placement(FLAGS.num_gpus)
   worker_device = '/job:worker/task:%d' % task_index
   with tf.Graph().as_default():
@@ -128,7 +127,10 @@ def main(argv):
     if job_name == 'ps':
       cifar10_cluster.run_parameter_server(cluster, task_index)
     else:
-      run_worker(cluster, task_index)
+      # Only the chief writes to train_dir, so only the chief holds it.
+      with (train_dir.prepare_train_dir(FLAGS.train_dir, FLAGS.fresh)
+            if task_index == 0 else contextlib.nullcontext()):
+        run_worker(cluster, task_index)
 
 
 if __name__ == '__main__':

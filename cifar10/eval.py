@@ -33,6 +33,10 @@ flags.DEFINE_integer('num_examples', records.NUM_EXAMPLES_PER_EPOCH_FOR_EVAL,
 flags.DEFINE_boolean('confusion', False,
                      'Print the whole confusion matrix with per-class '
                      'precision and recall (otherwise one line of recalls).')
+flags.DEFINE_boolean('moving_average', True,
+                     'Score the moving averages of the weights, as the '
+                     'tutorial does; --nomoving_average scores the raw '
+                     'weights (the tutorial\'s exercise: precision drops).')
 flags.adopt_module_key_flags(cifar10_flags)
 flags.adopt_module_key_flags(shared_flags)
 
@@ -46,7 +50,7 @@ def main(argv):
     with tf.Graph().as_default():
       graph = scoring.build_eval_graph(
           FLAGS.data_dir, FLAGS.eval_data == 'test', FLAGS.batch_size,
-          cifar10_flags.model_options())
+          cifar10_flags.model_options(), FLAGS.moving_average)
       num_examples = min(FLAGS.num_examples, graph.num_records)
       if num_examples < FLAGS.num_examples:
         print('The %s data holds %d examples; scoring all of them.'

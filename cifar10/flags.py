@@ -128,8 +128,8 @@ def train_from_flags(build_graph: Callable[[], train_graph.TrainGraph]
   """
   with errors.exit_on_error():
     data.maybe_download_and_extract(FLAGS.data_dir, FLAGS.data_url)
-    train_dir.prepare_train_dir(FLAGS.train_dir, FLAGS.fresh)
-    with tf.Graph().as_default():
+    with train_dir.prepare_train_dir(FLAGS.train_dir, FLAGS.fresh), (
+        tf.Graph().as_default()):
       graph = build_graph()
       training.run_training(
           graph.train_op, graph.loss, graph.examples_per_step,

@@ -122,8 +122,32 @@ def distorted_feed_inputs(batched: bool = True
 
 def inputs(eval_data: bool, data_dir: str, batch_size: int,
            num_threads: int = 1, num_classes: int = NUM_CLASSES
-           ) -> tuple[tf.Tensor, tf.Tensor, int]:
-  """Evaluation batches that cover the chosen files exactly once.
+           ) -> tuple[tf.Tensor, tf.Tensor]:
+  """Evaluation batches that cover the chosen files exactly once, after
+  checking them (see eval_batches).
+
+  Args:
+    eval_data: True for the test file, False for the training files.
+    data_dir: folder holding the .bin files (or their cifar-10-batches-bin).
+    batch_size: examples per batch.
+    num_threads: reader threads (see eval_batches).
+    num_classes: labels must be below this.
+
+  Returns:
+    images: float32 [<=batch_size, IMAGE_SIZE, IMAGE_SIZE, 3].
+    labels: int32 [<=batch_size].
+
+  Raises:
+    DataError: if the files are missing or malformed.
+  """
+  filenames = data.data_files(data_dir, eval_data)
+  data.check_data_files(filenames, num_classes)
+  return eval_batches(filenames, batch_size, num_threads)
+
+
+def eval_batches(filenames: list[str], batch_size: int, num_threads: int = 1
+                 ) -> tuple[tf.Tensor, tf.Tensor]:
+  """Evaluation batches that cover the files exactly once.
 
   The tutorial cycled its eval files forever and scored whole batches, so
   10,000 test images were scored as 10,112. Here the files are read for one
@@ -133,24 +157,16 @@ def inputs(eval_data: bool, data_dir: str, batch_size: int,
   are read, cropped and standardized many at a time.
 
   Args:
-    eval_data: True for the test file, False for the training files.
-    data_dir: folder holding the .bin files (or their cifar-10-batches-bin).
+    filenames: the record files, checked (data.check_data_files).
     batch_size: examples per batch.
     num_threads: reader threads. With one, batches follow the files' order,
       so the first N examples are always the same N; with more, each record
       is still read once, but in no fixed order.
-    num_classes: labels must be below this.
 
   Returns:
     images: float32 [<=batch_size, IMAGE_SIZE, IMAGE_SIZE, 3].
     labels: int32 [<=batch_size].
-    num_records: how many records the files hold.
-
-  Raises:
-    DataError: if the files are missing or malformed.
   """
-  filenames = data.data_files(data_dir, eval_data)
-  num_records = data.check_data_files(filenames, num_classes)
   with tf.device('/cpu:0'), tf1.name_scope('input'):
     filename_queue = tf1.train.string_input_producer(
         filenames, num_epochs=1, shuffle=False)
@@ -162,7 +178,7 @@ def inputs(eval_data: bool, data_dir: str, batch_size: int,
         capacity=(num_threads + 3) * batch_size, enqueue_many=True,
         allow_smaller_final_batch=True)
   tf1.summary.image('images', images)
-  return images, labels, num_records
+  return images, labels
 
 
 @dataclasses.dataclass(frozen=True)

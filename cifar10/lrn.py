@@ -58,7 +58,8 @@ def local_response_normalization(x: tf.Tensor, depth_radius: int = 5,
     A tensor like x.
   """
   with tf.name_scope(name or 'lrn'):
-    depth = x.shape[-1]
+    # A Dimension under tf.compat.v1.disable_v2_behavior(), else an int.
+    depth = tf.compat.dimension_value(x.shape[-1])
     if depth is None:
       raise ValueError('local_response_normalization needs a known depth; '
                        'got shape %s.' % x.shape)

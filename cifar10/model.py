@@ -10,6 +10,7 @@ with tf.compat.v1.get_variable on /cpu:0, so model replicas ("towers") on
 several devices share one set of weights.
 """
 import dataclasses
+import math
 
 import tensorflow as tf
 
@@ -134,7 +135,8 @@ def _local(x: tf.Tensor, scope_name: str, units: int, stddev: float,
            wd: float | None, bias: float, relu: bool = True) -> tf.Tensor:
   with tf1.variable_scope(scope_name) as scope:
     weights = _variable_with_weight_decay(
-        'weights', [x.shape[1], units], stddev=stddev, wd=wd, dtype=x.dtype)
+        'weights', [x.shape.as_list()[1], units], stddev=stddev, wd=wd,
+        dtype=x.dtype)
     biases = _variable_on_cpu('biases', [units],
                               tf1.constant_initializer(bias), x.dtype)
     if relu:
@@ -175,8 +177,7 @@ def inference(images: tf.Tensor, num_classes: int = NUM_CLASSES,
   conv2 = _conv_relu(norm1, 'conv2', [5, 5, 64, 64], bias=0.1)
   norm2 = _lrn(conv2, 'norm2', lrn)
   pool2 = _max_pool(norm2, 'pool2')
-  flat = tf.reshape(pool2, [-1, pool2.shape[1] * pool2.shape[2] *
-                            pool2.shape[3]])
+  flat = tf.reshape(pool2, [-1, math.prod(pool2.shape.as_list()[1:])])
   local3 = _local(flat, 'local3', 384, stddev=0.04, wd=0.004, bias=0.1)
   local4 = _local(local3, 'local4', 192, stddev=0.04, wd=0.004, bias=0.1)
   return _local(local4, 'softmax_linear', num_classes, stddev=1 / 192.0,

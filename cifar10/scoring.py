@@ -32,7 +32,7 @@ class EvalGraph:
   """The ops eval_once() runs.
 
   Attributes:
-    restorer: restores the moving-average weights.
+    restorer: restores the weights (their moving averages, by default).
     correct: bool [batch], whether the top prediction is right (in_top_k).
     predictions: int [batch], the top class.
     labels: int [batch], the true class.
@@ -57,8 +57,8 @@ class EvalGraph:
 
 def build_eval_graph(data_dir: str, eval_data: bool,
                      batch_size: int = model.BATCH_SIZE,
-                     options: model.ModelOptions = model.ModelOptions()
-                     ) -> EvalGraph:
+                     options: model.ModelOptions = model.ModelOptions(),
+                     moving_average: bool = True) -> EvalGraph:
   """Builds the eval input and model in the default graph.
 
   Args:
@@ -66,19 +66,22 @@ def build_eval_graph(data_dir: str, eval_data: bool,
     eval_data: the test file (True) or the training files (False).
     batch_size: examples per Session run.
     options: how the model is computed.
+    moving_average: score the weights' moving averages, as the tutorial
+      does (False: the raw weights).
 
   Raises:
     DataError: if the files are missing or malformed.
   """
   class_names = data.read_class_names(data_dir)
-  images, labels, num_records = inputs.inputs(
-      eval_data, data_dir, batch_size, num_classes=len(class_names))
+  filenames = data.data_files(data_dir, eval_data)
+  num_records = data.check_data_files(filenames, len(class_names))
+  images, labels = inputs.eval_batches(filenames, batch_size)
   tf1.train.get_or_create_global_step()
   logits = tf.cast(model.configured_inference(images, len(class_names),
                                               options), tf.float32)
   png_input = tf1.placeholder(tf.uint8, [None, None, 3])
   return EvalGraph(
-      restorer=serving.average_weights_restorer(),
+      restorer=serving.average_weights_restorer(moving_average),
       correct=tf.nn.in_top_k(predictions=logits, targets=labels, k=1),
       predictions=tf.argmax(logits, axis=1, output_type=tf.int32),
       labels=labels, summary_op=tf1.summary.merge_all(),

@@ -102,10 +102,13 @@ def check_num_classes(checkpoint: str, num_classes: int,
         % (checkpoint, saved_classes, data_dir, num_classes))
 
 
-def average_weights_restorer() -> checkpoints.Restorer:
-  """Restores checkpoints' moving averages into the model weights: build it
+def average_weights_restorer(moving_average: bool = True
+                             ) -> checkpoints.Restorer:
+  """Restores checkpoints' moving averages into the model weights (or, with
+  moving_average=False, the raw weights as training left them): build it
   after the model, in its graph."""
-  return checkpoints.Restorer(model.variables_to_restore())
+  return checkpoints.Restorer(model.variables_to_restore() if moving_average
+                              else None)
 
 
 def restore_average_weights(sess: tf1.Session,
@@ -127,9 +130,10 @@ def restore_average_weights(sess: tf1.Session,
   """
   try:
     check_num_classes(checkpoint, num_classes, data_dir)
-  except (tf.errors.DataLossError, tf.errors.OutOfRangeError) as e:
-    raise errors.UserError('%s is corrupt or truncated: %s' % (
-        checkpoint, checkpoints.op_error_reason(e))) from e
+  except tf.errors.OpError as e:
+    raise errors.UserError(checkpoints.corrupt_message(
+        checkpoint, checkpoints.damage(checkpoint) or
+        checkpoints.op_error_reason(e))) from e
   restorer.restore(sess, checkpoint)
 
 

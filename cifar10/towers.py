@@ -129,7 +129,7 @@ def build_towers(images: tf.Tensor, labels: tf.Tensor, num_towers: int,
   Returns:
     A TowerGraph.
   """
-  examples_per_step = examples_per_step or images.shape[0]
+  examples_per_step = examples_per_step or images.shape.as_list()[0]
   with tf.device('/cpu:0'):
     learning_rate = model.learning_rate(global_step, examples_per_step)
     optimizer = tf1.train.GradientDescentOptimizer(learning_rate)

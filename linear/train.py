@@ -40,8 +40,8 @@ def main(argv):
   shared_flags.refuse_arguments(argv)
   with errors.exit_on_error():
     config = shared_flags.train_config()
-    train_dir.prepare_train_dir(config.train_dir, FLAGS.fresh)
-    with tf.Graph().as_default():
+    with train_dir.prepare_train_dir(config.train_dir, FLAGS.fresh), (
+        tf.Graph().as_default()):
       # The tutorial's fit draws nothing at random; a graph extended with
       # random parts is seeded as every other training binary's.
       tf1.set_random_seed(FLAGS.seed)

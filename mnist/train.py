@@ -87,11 +87,11 @@ def main(argv):
   shared_flags.refuse_arguments(argv)
   with errors.exit_on_error():
     mnist_input.maybe_download(FLAGS.data_dir, FLAGS.source_url)
-    train_dir.prepare_train_dir(FLAGS.train_dir, FLAGS.fresh)
-    if FLAGS.model == 'scratch':
-      _train_scratch()
-    else:
-      _train_tf()
+    with train_dir.prepare_train_dir(FLAGS.train_dir, FLAGS.fresh):
+      if FLAGS.model == 'scratch':
+        _train_scratch()
+      else:
+        _train_tf()
 
 
 if __name__ == '__main__':

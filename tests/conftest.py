@@ -71,6 +71,36 @@ def write_dataset(root: pathlib.Path, per_file: int = 40,
   return root
 
 
+# The behaviour this test process runs TensorFlow with: 'v2', or 'v1' as a
+# classic TF1 program that calls tf.compat.v1.disable_v2_behavior() first
+# (no eager, reference variables, Dimension shapes, v1 control flow). It is
+# chosen at start-up, as a TF1 program does; test_tf1_behaviour.py runs the
+# graph-builder tests again in a process that chose 'v1'.
+TF_BEHAVIOUR_ENV = 'TFCLASSIC_TESTS_TF_BEHAVIOUR'
+TF_BEHAVIOUR = os.environ.get(TF_BEHAVIOUR_ENV, 'v2')
+if TF_BEHAVIOUR == 'v1':
+  tf.compat.v1.disable_v2_behavior()
+
+
+@pytest.fixture
+def tf_behaviour() -> str:
+  """For graph-builder tests, which must pass under both behaviours: this
+  process's ('v2' or 'v1'). Tests using it are marked `tf_behaviour`."""
+  return TF_BEHAVIOUR
+
+
+def pytest_configure(config):
+  config.addinivalue_line(
+      'markers', 'tf_behaviour: a graph-builder test, run under TF2 and TF1 '
+      'behaviour')
+
+
+def pytest_collection_modifyitems(items):
+  for item in items:
+    if 'tf_behaviour' in getattr(item, 'fixturenames', ()):
+      item.add_marker('tf_behaviour')
+
+
 @pytest.fixture(scope='session')
 def cifar_data(tmp_path_factory) -> pathlib.Path:
   """A tiny synthetic CIFAR-10 data_dir shared by the tests (read only)."""
@@ -116,10 +146,12 @@ def start_module(module: str, *args: str, stdout=subprocess.PIPE,
 
 def interrupt_when(module: str, *args: str, pattern: str,
                    signum: int = signal.SIGINT,
-                   timeout: float = CHILD_TIMEOUT_SECS
-                   ) -> tuple[int, str, str, float]:
+                   timeout: float = CHILD_TIMEOUT_SECS,
+                   while_running=None) -> tuple[int, str, str, float]:
   """Starts `python -m module args`, sends `signum` once a line of its
   stdout matches `pattern` (a regex), and waits for it to end.
+
+  while_running(pid), if given, is called between the match and the signal.
 
   Returns:
     (exit code, stdout, stderr, seconds from the signal to the exit).
@@ -147,6 +179,8 @@ def interrupt_when(module: str, *args: str, pattern: str,
       drain.join()
       raise AssertionError('%s ended before printing %r:\n%s%s' % (
           module, pattern, ''.join(lines), ''.join(errors_read)))
+    if while_running:
+      while_running(process.pid)
     signalled = time.time()
     process.send_signal(signum)
     out = process.stdout.read()
@@ -336,19 +370,42 @@ def short_run(cifar_data, tmp_path_factory) -> ShortRun:
   return ShortRun(train_dir, eval_dir, train)
 
 
-def numpy_predictions(checkpoint, data_dir, num_examples: int
+def damage_checkpoint(checkpoint, part: str, how: str) -> None:
+  """Damages a checkpoint's 'data' (its largest shard) or 'index' file:
+  'truncate' cuts it in half, 'flip' inverts 16 bytes in its middle."""
+  files = pathlib.Path(checkpoint).parent.glob(
+      pathlib.Path(checkpoint).name + ('.data-*' if part == 'data'
+                                       else '.index'))
+  path = max(files, key=os.path.getsize)
+  content = bytearray(path.read_bytes())
+  middle = len(content) // 2
+  if how == 'truncate':
+    del content[middle:]
+  else:
+    content[middle:middle + 16] = bytes(b ^ 0xFF for b in
+                                        content[middle:middle + 16])
+  path.write_bytes(bytes(content))
+
+
+def numpy_predictions(checkpoint, data_dir, num_examples: int,
+                      moving_average: bool = True
                       ) -> tuple[np.ndarray, np.ndarray]:
   """The labels of the first num_examples test records, and the
-  predictions of the checkpoint's moving-average weights, in numpy."""
+  predictions of the checkpoint's moving-average (or raw) weights, in
+  numpy."""
   test_file = cifar10_data.data_files(str(data_dir), eval_data=True)
   images, labels = records.Cifar10Reader(test_file).batch(
       range(num_examples))
-  return labels, numpy_model.probabilities(checkpoint, images).argmax(1)
+  return labels, numpy_model.probabilities(checkpoint, images,
+                                           moving_average).argmax(1)
 
 
-def numpy_precision(checkpoint, data_dir, num_examples: int) -> float:
-  """Precision @ 1 of the checkpoint's moving-average weights, in numpy."""
-  labels, predictions = numpy_predictions(checkpoint, data_dir, num_examples)
+def numpy_precision(checkpoint, data_dir, num_examples: int,
+                    moving_average: bool = True) -> float:
+  """Precision @ 1 of the checkpoint's moving-average (or raw) weights, in
+  numpy."""
+  labels, predictions = numpy_predictions(checkpoint, data_dir, num_examples,
+                                          moving_average)
   return float(np.mean(predictions == labels))
 
 

@@ -91,6 +91,7 @@ def _run_child(request: dict, fds: list) -> None:
   sys.stdout = _text_stream(1, 'w', unbuffered)
   sys.stderr = _text_stream(2, 'w', unbuffered)
   sys.argv = ['-m', *request['args']]
+  sys.orig_argv = [sys.executable, '-m', request['module'], *request['args']]
   sys.path[0] = request['cwd']
   code = 1
   try:

@@ -91,8 +91,15 @@ def cross_entropy(logit_rows, labels):
   return -log_probs[np.arange(len(labels)), labels]
 
 
-def probabilities(checkpoint, images_uint8):
+def raw_weights(checkpoint):
+  """The checkpoint's weights as training left them, by weight name."""
+  reader = tf.train.load_checkpoint(str(checkpoint))
+  return {name: reader.get_tensor(name) for name in WEIGHTS}
+
+
+def probabilities(checkpoint, images_uint8, moving_average=True):
   """Class probabilities of uint8 [N,32,32,3] images, as evaluated: centre
-  crop, standardization and the checkpoint's moving-average weights."""
-  return softmax(logits(eval_preprocess(images_uint8),
-                        average_weights(checkpoint)))
+  crop, standardization and the checkpoint's moving-average weights (or its
+  raw weights)."""
+  weights = (average_weights if moving_average else raw_weights)(checkpoint)
+  return softmax(logits(eval_preprocess(images_uint8), weights))

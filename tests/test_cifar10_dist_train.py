@@ -14,7 +14,7 @@ import pytest
 from cifar10 import cluster as cifar10_cluster
 from conftest import (CIFAR10_SEED_FLAG, PROJECT_ROOT, QUICK_TRAIN_FLAGS,
                       assert_eval_matches_numpy, checkpoint_steps, free_ports,
-                      module_env, run_module, start_module)
+                      latest_step, module_env, run_module, start_module)
 from tfclassic import errors
 
 STEP = re.compile(r'^worker (\d): \S+ \S+: step (\d+), ', re.M)
@@ -153,7 +153,9 @@ def test_killed_workers_rejoin_and_the_chief_resumes_from_its_checkpoint(
     # worker 1 has shown that it trains again.
     cluster.kill('worker0')
     cluster.kill('worker1')
-    saved = checkpoint_steps(cluster.train_dir)[-1]
+    # What the chief resumes from: the checkpoint state file's latest (a
+    # newer checkpoint's files may be there, its save cut off by the kill).
+    saved = latest_step(cluster.train_dir)
     cluster.start('worker0')
     cluster.start('worker1')
     cluster.wait_for('worker0', lambda log: 'Resuming from' in log)

@@ -1,5 +1,4 @@
 """cifar10.eval: scores checkpoints exactly, and fails clearly."""
-import os
 import re
 import shutil
 import signal
@@ -10,9 +9,12 @@ import pytest
 import tensorflow as tf
 
 from cifar10 import data as cifar10_data
-from conftest import (CHILD_TIMEOUT_SECS, SHORT_RUN_STEPS, numpy_precision,
+from cifar10 import scoring
+from conftest import (CHILD_TIMEOUT_SECS, SHORT_RUN_STEPS, damage_checkpoint,
+                      numpy_precision,
                       numpy_predictions, run_module, start_module,
                       summary_values)
+from tfclassic import summaries
 
 tf1 = tf.compat.v1
 
@@ -135,19 +137,26 @@ def test_without_run_once_scores_each_new_checkpoint_until_ctrl_c(
       for step in (0, SHORT_RUN_STEPS)]
 
 
-def test_corrupt_checkpoint_gives_a_clear_error(cifar_data, short_run,
-                                                tmp_path):
+@pytest.mark.parametrize('part, damage, reason', [
+    ('data', 'truncate', 'Read less bytes than requested'),
+    ('data', 'flip', 'Checksum does not match'),
+    ('index', 'truncate', 'not an sstable (bad magic number)'),
+])
+def test_a_corrupt_checkpoint_is_one_paragraph_naming_an_intact_one(
+    cifar_data, short_run, tmp_path, part, damage, reason):
   broken = tmp_path / 'broken'
   shutil.copytree(short_run.train_dir, broken)
-  for data in broken.glob('model.ckpt-%d.data-*' % SHORT_RUN_STEPS):
-    with open(data, 'r+b') as f:
-      f.truncate(os.path.getsize(data) // 2)
+  damage_checkpoint(broken / ('model.ckpt-%d' % SHORT_RUN_STEPS), part,
+                    damage)
   result = evaluate(cifar_data, broken, tmp_path / 'eval', '--run_once',
                     check=False)
   assert result.returncode == 1
-  assert 'Error: %s/model.ckpt-%d is corrupt or truncated' % (
-      broken, SHORT_RUN_STEPS) in result.stderr
-  assert 'Traceback' not in result.stderr
+  error, = result.stderr.strip().splitlines()
+  assert error.startswith('Error: %s/model.ckpt-%d is corrupt or truncated '
+                          '(' % (broken, SHORT_RUN_STEPS)), error
+  assert reason in error
+  assert error.endswith('. The newest intact one is %s/model.ckpt-0.' % (
+      broken)), error
 
 
 def test_checkpoint_of_another_model_gives_a_clear_error(cifar_data, tmp_path):
@@ -162,3 +171,54 @@ def test_checkpoint_of_another_model_gives_a_clear_error(cifar_data, tmp_path):
   assert ('Error: %s/model.ckpt-7 does not match this model' % tmp_path) in (
       result.stderr)
   assert 'Traceback' not in result.stderr
+
+
+@pytest.mark.usefixtures('tf_behaviour')
+def test_eval_graph_scores_the_average_weights_in_any_tf_program(
+    cifar_data, short_run, tmp_path):
+  with tf.Graph().as_default():
+    graph = scoring.build_eval_graph(str(cifar_data), True, batch_size=16)
+    writer = summaries.file_writer(str(tmp_path))
+    precision = scoring.eval_once(graph, str(short_run.checkpoint), 50,
+                                  writer)
+    writer.close()
+  assert precision == pytest.approx(
+      numpy_precision(short_run.checkpoint, cifar_data, 50), abs=1e-9)
+
+
+def _constant_model(checkpoint, train_dir, raw_class, average_class):
+  """A checkpoint in train_dir like `checkpoint` whose weights are all zero
+  but the last biases: its raw weights predict raw_class for every image,
+  its moving averages average_class."""
+  reader = tf.train.load_checkpoint(str(checkpoint))
+  with tf.Graph().as_default():
+    saved = {}
+    for name in reader.get_variable_to_shape_map():
+      value = reader.get_tensor(name)
+      if name.startswith(('conv', 'local', 'softmax_linear')):
+        value = np.zeros_like(value)
+        if name.startswith('softmax_linear/biases'):
+          value[average_class if name.endswith('ExponentialMovingAverage')
+                else raw_class] = 1
+      saved[name] = tf1.Variable(value, name=name.replace('/', '_'))
+    saver = tf1.train.Saver(saved)
+    with tf1.Session() as sess:
+      sess.run(tf1.global_variables_initializer())
+      return saver.save(sess, str(train_dir / 'model.ckpt'),
+                        global_step=SHORT_RUN_STEPS)
+
+
+def test_raw_weights_are_scored_with_nomoving_average(cifar_data, checkpoint,
+                                                      tmp_path):
+  labels, _ = numpy_predictions(checkpoint, cifar_data, 60)
+  counts = np.bincount(labels)
+  commonest, rarest = counts.argmax(), counts.argmin()
+  assert counts[commonest] != counts[rarest]
+  model = _constant_model(checkpoint, tmp_path, commonest, rarest)
+  averaged = numpy_precision(model, cifar_data, 60)
+  raw = numpy_precision(model, cifar_data, 60, moving_average=False)
+  assert (averaged, raw) == (counts[rarest] / 60, counts[commonest] / 60)
+  for flags_, want in (([], averaged), (['--nomoving_average'], raw)):
+    result = evaluate(cifar_data, tmp_path, tmp_path / str(want), '--run_once',
+                      '--num_examples=60', *flags_)
+    assert PRECISION.findall(result.stdout) == ['%.3f' % want]

@@ -7,6 +7,9 @@ from cifar10 import lrn
 
 tf1 = tf.compat.v1
 
+# Graph builders must work in classic TF1 programs too.
+pytestmark = pytest.mark.usefixtures('tf_behaviour')
+
 
 def _value_and_gradient(fn, x, upstream, **params):
   """fn(x) and d(sum(fn(x) * upstream))/dx, evaluated in a graph."""

@@ -11,6 +11,9 @@ from tfclassic import session
 
 tf1 = tf.compat.v1
 
+# Graph builders must work in classic TF1 programs too.
+pytestmark = pytest.mark.usefixtures('tf_behaviour')
+
 
 def _weights(sess):
   return {v.op.name: sess.run(v) for v in tf1.trainable_variables()}
@@ -70,7 +73,7 @@ def test_the_tutorials_calls_still_build_the_graph(cifar_data):
     images, labels = inputs.distorted_inputs(str(cifar_data), 128)
     train_op = model.train(model.loss(model.inference(images), labels),
                            global_step)
-    eval_images, _, _ = inputs.inputs(True, str(cifar_data), 128)
+    eval_images, _ = inputs.inputs(True, str(cifar_data), 128)
     assert isinstance(train_op, tf.Operation)
     assert images.shape.as_list() == [128, 24, 24, 3]
     assert eval_images.shape.as_list() == [None, 24, 24, 3]
@@ -221,3 +224,11 @@ def test_cpu_has_bf16_reads_the_cpu_flags(tmp_path, flags_line, native):
   cpuinfo.write_text('processor\t: 0\nflags\t\t: %s\n' % flags_line)
   assert session.cpu_has_bf16(str(cpuinfo)) is native
   assert session.cpu_has_bf16(str(tmp_path / 'missing')) is None
+
+
+def test_this_process_runs_the_behaviour_it_chose(tf_behaviour):
+  with tf.Graph().as_default():
+    weights = tf1.get_variable('w', [2])
+  is_reference = not hasattr(weights, 'handle')
+  assert is_reference == (tf_behaviour == 'v1')
+  assert tf.executing_eagerly() == (tf_behaviour == 'v2')

@@ -86,6 +86,7 @@ def test_a_bad_image_is_reported_and_the_others_still_classified(
   assert len(lines) == 3
 
 
+@pytest.mark.usefixtures('tf_behaviour')
 def test_classifier_matches_numpy_to_float_precision(cifar_data, train_dir,
                                                      short_run):
   images, _ = learnable_examples(5, seed=11)

@@ -1,14 +1,16 @@
 """cifar10.train: the binary as users run it, resume, feed input, Ctrl-C and
 NaN handling."""
 import re
+import signal
 import shutil
 
 import pytest
 import tensorflow as tf
 
 from conftest import (CIFAR10_SEED_FLAG, QUICK_TRAIN_FLAGS, SHORT_RUN_STEPS,
-                      checkpoint_steps, run_module,
-                      summary_tags)
+                      checkpoint_steps, damage_checkpoint, interrupt_when,
+                      latest_step,
+                      run_module, summary_tags)
 from tfclassic import errors
 from tfclassic import training
 
@@ -103,3 +105,44 @@ def test_unexpected_arguments_are_refused(tmp_path):
                       '--train_dir=%s' % tmp_path, check=False)
   assert result.returncode == 1
   assert 'unexpected arguments: max_steps=10' in result.stderr
+
+
+def test_a_trainer_killed_with_sigkill_leaves_nothing_that_blocks(
+    cifar_data, tmp_path):
+  args = ['--data_dir=%s' % cifar_data, '--train_dir=%s' % tmp_path,
+          *QUICK_TRAIN_FLAGS, CIFAR10_SEED_FLAG]
+  code, _, _, _ = interrupt_when('cifar10.train', *args, '--max_steps=100000',
+                                 pattern=r'step \d+, loss',
+                                 signum=signal.SIGKILL)
+  assert code == -signal.SIGKILL
+  # Its lock file stays behind, naming a process that is gone.
+  assert (tmp_path / '.lock').read_text().split()[0].isdigit()
+  saved = latest_step(tmp_path)
+  resumed = run_module('cifar10.train', *args, '--max_steps=%d' % (saved + 2))
+  assert 'Resuming from' in resumed.stdout
+  assert latest_step(tmp_path) == saved + 2
+
+
+def test_a_corrupt_latest_checkpoint_is_not_resumed(short_run, cifar_data,
+                                                    tmp_path):
+  shutil.copytree(short_run.train_dir, tmp_path, dirs_exist_ok=True)
+  broken = tmp_path / ('model.ckpt-%d' % SHORT_RUN_STEPS)
+  damage_checkpoint(broken, 'data', 'flip')
+  args = ['--data_dir=%s' % cifar_data, '--train_dir=%s' % tmp_path,
+          *QUICK_TRAIN_FLAGS, CIFAR10_SEED_FLAG]
+  refused = run_module('cifar10.train', *args, '--max_steps=20', check=False)
+  assert refused.returncode == 1
+  error, = refused.stderr.strip().splitlines()
+  assert error.startswith('Error: %s is corrupt or truncated (' % broken)
+  assert error.endswith(
+      'To resume from %s/model.ckpt-0, the newest intact one, delete the '
+      'damaged one\'s files (%s.*) and run again; or pass --fresh to start '
+      'over.' % (tmp_path, broken)), error
+  # As the message says: without the damaged files, it resumes from step 0.
+  for path in tmp_path.glob(broken.name + '.*'):
+    path.unlink()
+  resumed = run_module('cifar10.train', *args, '--max_steps=3')
+  assert ('latest checkpoint, %s, is gone; its newest is now %s/model.ckpt-0.'
+          % (broken, tmp_path)) in resumed.stdout
+  assert 'Resuming from %s/model.ckpt-0.' % tmp_path in resumed.stdout
+  assert latest_step(tmp_path) == 3

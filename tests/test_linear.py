@@ -24,6 +24,7 @@ def numpy_descent(learning_rate, steps):
   return W, b, float(np.sum((W * x + b - y) ** 2))
 
 
+@pytest.mark.usefixtures('tf_behaviour')
 def test_fit_reproduces_the_tutorial_at_0_01():
   logged = []
   result = fit.fit(0.01, 1000, log_every=100,

@@ -6,6 +6,9 @@ import tensorflow as tf
 
 from mnist import model
 
+# Graph builders must work in classic TF1 programs too.
+pytestmark = pytest.mark.usefixtures('tf_behaviour')
+
 EXPECTED_WEIGHTS = {
     'softmax': {'softmax/weights': (784, 10), 'softmax/biases': (10,)},
     'deep': {'conv1/weights': (5, 5, 1, 32), 'conv1/biases': (32,),

@@ -118,9 +118,26 @@ def test_a_truncated_checkpoint_is_one_line_naming_it(tmp_path):
     f.truncate(os.path.getsize(data) // 2)
   with pytest.raises(errors.UserError) as raised:
     _restore_into_new_graph(checkpoint, [2])
+  assert str(raised.value) == (
+      '%s is corrupt or truncated (Read less bytes than requested). There is '
+      'no intact older checkpoint beside it.' % checkpoint)
+
+
+def test_a_failed_checksum_is_caught_and_an_intact_one_named(tmp_path):
+  older = _write_checkpoint(tmp_path, 1)
+  newer = _write_checkpoint(tmp_path, 2, value=5.0)
+  data = newer + '.data-00000-of-00001'
+  content = bytearray(open(data, 'rb').read())
+  content[-4:] = bytes(b ^ 0xFF for b in content[-4:])  # within v's values
+  open(data, 'wb').write(bytes(content))
+  # TensorFlow's own restore takes the damaged values without a word.
+  with pytest.raises(errors.UserError) as raised:
+    _restore_into_new_graph(newer, [2])
   message = str(raised.value)
-  assert message.startswith('%s is corrupt or truncated: ' % checkpoint)
-  assert '\n' not in message and 'Traceback' not in message
+  assert message.startswith('%s is corrupt or truncated (' % newer)
+  assert 'Checksum does not match' in message
+  assert message.endswith('The newest intact one is %s.' % older)
+  assert checkpoints.newest_intact(str(tmp_path), newer) == older
 
 
 def test_another_models_checkpoint_is_a_mismatch(tmp_path):

@@ -51,6 +51,7 @@ def _train(train_dir, max_steps, hooks=(), **kwargs):
                                  hooks=list(hooks), **kwargs)
 
 
+@pytest.mark.usefixtures('tf_behaviour')
 def test_trains_to_max_steps_with_the_expected_weights(tmp_path, capfd):
   assert _train(tmp_path, 12) is True
   checkpoint, w = _saved(tmp_path, 'w')
@@ -77,10 +78,23 @@ def test_resume_continues_and_a_finished_dir_does_nothing(tmp_path, capfd):
 
 def test_fresh_empties_the_train_dir(tmp_path):
   _train(tmp_path, 3)
-  train_dir_lib.prepare_train_dir(str(tmp_path), fresh=True)
-  assert os.listdir(tmp_path) == []
-  train_dir_lib.prepare_train_dir(str(tmp_path / 'a' / 'b'), fresh=False)
-  assert os.path.isdir(tmp_path / 'a' / 'b')
+  with train_dir_lib.prepare_train_dir(str(tmp_path), fresh=True):
+    assert os.listdir(tmp_path) == [train_dir_lib.LOCK_FILE]
+  with train_dir_lib.prepare_train_dir(str(tmp_path / 'a' / 'b'),
+                                       fresh=False):
+    assert os.path.isdir(tmp_path / 'a' / 'b')
+
+
+def test_a_train_dir_is_held_until_the_block_ends(tmp_path):
+  with train_dir_lib.prepare_train_dir(str(tmp_path), fresh=False):
+    with pytest.raises(errors.UserError) as refused:
+      with train_dir_lib.prepare_train_dir(str(tmp_path), fresh=True):
+        pass
+    assert os.path.exists(tmp_path / train_dir_lib.LOCK_FILE)
+  assert str(refused.value).startswith(
+      '%s is in use by process %d (' % (tmp_path, os.getpid()))
+  with train_dir_lib.prepare_train_dir(str(tmp_path), fresh=False):
+    pass
 
 
 class _SignalAtStep(tf1.train.SessionRunHook):
@@ -121,6 +135,7 @@ def test_a_signal_stops_after_the_step_and_saves(tmp_path, capfd, signum):
   assert signal.getsignal(signum) is handler_before
 
 
+@pytest.mark.usefixtures('tf_behaviour')
 def test_nan_stops_before_the_diverged_weights_are_saved(tmp_path):
   with pytest.raises(errors.UserError) as raised:
     _train(tmp_path, 50, nan_at_step=6, nan_advice=' or try X')

@@ -1,6 +1,7 @@
 """Every training binary, as users run it, through the shared behaviours:
-Ctrl-C saves and exits within seconds, a second run resumes, --fresh starts
-over, and the log line has an ETA. (The NaN guard is tested in
+a second trainer on a train_dir in use is refused, Ctrl-C saves and exits
+within seconds, a second run resumes, --fresh starts over, and the log line
+has an ETA. (The NaN guard is tested in
 test_tfclassic_training.py and, through binaries whose learning rate can
 diverge, in test_mnist_train.py and test_linear.py.)"""
 import contextlib
@@ -16,7 +17,8 @@ from conftest import (QUICK_TRAIN_FLAGS, free_ports, interrupt_when,
 tf1 = tf.compat.v1
 
 LOG_LINE = re.compile(r'step (\d+), loss = \S+ \(\S+ examples/sec; '
-                      r'\S+ sec/batch\), ETA \d+:\d\d:\d\d$', re.M)
+                      r'\S+ sec/batch\), ETA (?:\d+ days?, )?\d+:\d\d:\d\d$',
+                      re.M)
 # Far beyond what a test runs: training only ends by the signal.
 ENDLESS = '--max_steps=1000000'
 # Seconds from Ctrl-C to the process's exit, checkpoint written.
@@ -79,12 +81,26 @@ def data(cifar_data, mnist_data):
 
 
 @pytest.mark.parametrize('case', list(CASES))
-def test_ctrl_c_saves_then_resume_then_fresh(case, data, tmp_path):
+def test_a_second_trainer_is_refused_ctrl_c_saves_then_resume_then_fresh(
+    case, data, tmp_path):
   train_dir = tmp_path / 'train'
   module, args = _args(case, data, train_dir, ENDLESS)
+  refusals = []
+
+  def start_a_second_trainer(pid):
+    refusals.append((pid, run_module(module, *args, *cluster, check=False)))
+
   with _cluster_flags(module) as cluster:
     code, out, err, secs = interrupt_when(module, *args, *cluster,
-                                          pattern=LOG_LINE.pattern)
+                                          pattern=LOG_LINE.pattern,
+                                          while_running=start_a_second_trainer)
+  (pid, second), = refusals
+  assert second.returncode == 1, second.stderr
+  assert second.stderr.startswith('Error: %s is in use by process %d (' % (
+      train_dir, pid)), second.stderr
+  assert '-m %s ' % module in second.stderr
+  assert 'Traceback' not in second.stderr
+  assert not LOG_LINE.search(second.stdout)
   assert code in (0, 130), err
   assert 'Traceback' not in err, err
   assert secs <= STOP_WITHIN_SECS

@@ -3,6 +3,8 @@
 TensorFlow reports a missing, corrupt or mismatched checkpoint with a long
 stack of op context; these functions turn each case into one paragraph.
 """
+import os
+import re
 from typing import Mapping, Optional, Sequence, Union
 
 import tensorflow as tf
@@ -38,6 +40,97 @@ def checkpoint_step(checkpoint: str) -> Optional[int]:
   if not reader.has_tensor('global_step'):
     return None
   return int(reader.get_tensor('global_step'))
+
+
+def _checkpoints_in(checkpoint_dir: str) -> list[str]:
+  """Every checkpoint whose index file is in checkpoint_dir, newest (highest
+  step) first."""
+  steps = []
+  for index in tf.io.gfile.glob(os.path.join(checkpoint_dir, '*.index')):
+    match = re.search(r'-(\d+)\.index$', index)
+    if match:
+      steps.append((int(match.group(1)), index[:-len('.index')]))
+  return [path for _, path in sorted(steps, reverse=True)]
+
+
+def damage(checkpoint: str) -> Optional[str]:
+  """Why `checkpoint` cannot be read whole (e.g. 'Read less bytes than
+  requested'); None if every tensor in it reads back intact.
+
+  Each tensor is read, so that its stored checksum is verified.
+  """
+  try:
+    reader = tf.train.load_checkpoint(checkpoint)
+    for name in reader.get_variable_to_shape_map():
+      reader.get_tensor(name)
+  except tf.errors.OpError as e:
+    return op_error_reason(e)
+  except (IndexError, ValueError) as e:
+    return str(e) or type(e).__name__
+  return None
+
+
+def newest_intact(checkpoint_dir: str, older_than: str) -> Optional[str]:
+  """The newest checkpoint in checkpoint_dir older than `older_than` that
+  reads back whole; None if there is none."""
+  step = checkpoint_step_from_name(older_than)
+  for checkpoint in _checkpoints_in(checkpoint_dir):
+    if (step is None or checkpoint_step_from_name(checkpoint) < step) and (
+        damage(checkpoint) is None):
+      return checkpoint
+  return None
+
+
+def checkpoint_step_from_name(checkpoint: str) -> Optional[int]:
+  """N of a checkpoint named PREFIX-N; None for other names."""
+  match = re.search(r'-(\d+)$', checkpoint)
+  return int(match.group(1)) if match else None
+
+
+def corrupt_message(checkpoint: str, reason: str,
+                    use_intact: str = 'The newest intact one is %s.',
+                    otherwise: str = '') -> str:
+  """One paragraph: checkpoint is damaged, why, and the newest intact
+  checkpoint beside it.
+
+  Args:
+    checkpoint: the damaged checkpoint.
+    reason: what is wrong with it.
+    use_intact: what to say when there is an intact older one (%s: it).
+    otherwise: what to say when there is none.
+  """
+  intact = newest_intact(os.path.dirname(checkpoint), checkpoint)
+  message = '%s is corrupt or truncated (%s).' % (checkpoint,
+                                                  reason.rstrip('.'))
+  if intact:
+    return '%s %s' % (message, use_intact % intact)
+  return ' '.join(filter(None, [
+      message, 'There is no intact older checkpoint beside it.', otherwise]))
+
+
+def repair_state(checkpoint_dir: str) -> Optional[str]:
+  """Points checkpoint_dir's state file at its newest checkpoint if the one
+  it names has lost its files (deleted, e.g. being corrupt), so that
+  TensorFlow resumes from it rather than from nothing.
+
+  Returns:
+    What was done, to tell the user; None if nothing needed doing.
+  """
+  state = tf1.train.get_checkpoint_state(checkpoint_dir)
+  if not state or not state.model_checkpoint_path or (
+      tf1.train.checkpoint_exists(state.model_checkpoint_path)):
+    return None
+  existing = _checkpoints_in(checkpoint_dir)
+  if not existing:
+    return None
+  # Relative names, as the training Saver writes them (a moved train_dir
+  # stays resumable).
+  tf1.train.update_checkpoint_state(
+      checkpoint_dir, os.path.basename(existing[0]),
+      all_model_checkpoint_paths=[os.path.basename(path)
+                                  for path in existing[::-1]])
+  return ('%s\'s latest checkpoint, %s, is gone; its newest is now %s.' % (
+      checkpoint_dir, state.model_checkpoint_path, existing[0]))
 
 
 def op_error_reason(error: tf.errors.OpError) -> str:
@@ -100,6 +193,11 @@ class Restorer:
       errors.UserError: the checkpoint is corrupt, truncated or written by
         another model.
     """
+    # TensorFlow's restore does not verify the tensors' checksums: a
+    # damaged checkpoint would be restored as if whole.
+    reason = damage(checkpoint)
+    if reason:
+      raise errors.UserError(corrupt_message(checkpoint, reason))
     try:
       reason = mismatch(checkpoint, self._expected)
       if reason:
@@ -107,12 +205,15 @@ class Restorer:
             '%s does not match this model (was it written by another model '
             'or setting?): %s.' % (checkpoint, reason))
       self.saver.restore(sess, checkpoint)
-    except (tf.errors.DataLossError, tf.errors.OutOfRangeError,
-            IndexError) as e:
-      raise errors.UserError('%s is corrupt or truncated: %s' % (
-          checkpoint, op_error_reason(e) if isinstance(e, tf.errors.OpError)
-          else e)) from e
     except (tf.errors.NotFoundError, tf.errors.InvalidArgumentError) as e:
+      reason = damage(checkpoint)
+      if reason:
+        raise errors.UserError(corrupt_message(checkpoint, reason)) from e
       raise errors.UserError(
           '%s does not match this model (was it written by another model or '
           'setting?): %s' % (checkpoint, op_error_reason(e))) from e
+    except (tf.errors.OpError, IndexError, ValueError) as e:
+      raise errors.UserError(corrupt_message(
+          checkpoint, damage(checkpoint) or (
+              op_error_reason(e) if isinstance(e, tf.errors.OpError)
+              else str(e)))) from e

@@ -187,9 +187,20 @@ def resume_step(train_dir: str) -> Optional[int]:
   Raises:
     errors.UserError: the checkpoint cannot be read or has no global step.
   """
+  repaired = checkpoints.repair_state(train_dir)
+  if repaired:
+    print(repaired, flush=True)
   checkpoint = tf1.train.latest_checkpoint(train_dir)
   if checkpoint is None:
     return None
+  damage = checkpoints.damage(checkpoint)
+  if damage:
+    raise errors.UserError(checkpoints.corrupt_message(
+        checkpoint, damage,
+        use_intact='To resume from %%s, the newest intact one, delete the '
+        'damaged one\'s files (%s.*) and run again; or pass --fresh to '
+        'start over.' % checkpoint,
+        otherwise='Pass --fresh to start over, or another --train_dir.'))
   try:
     step = checkpoints.checkpoint_step(checkpoint)
   except tf.errors.OpError as e:
