@@ -79,11 +79,17 @@ def export(checkpoint_dir: str, export_dir: str, data_dir: str,
         outputs={'classes': classes, 'class_names': names,
                  'probabilities': probabilities})
     builder = tf1.saved_model.Builder(staging)
-    builder.add_meta_graph_and_variables(
-        sess, [tf1.saved_model.tag_constants.SERVING],
-        signature_def_map={SIGNATURE_KEY: signature},
-        strip_default_attrs=True)
-    builder.save()
+    try:
+      builder.add_meta_graph_and_variables(
+          sess, [tf1.saved_model.tag_constants.SERVING],
+          signature_def_map={SIGNATURE_KEY: signature},
+          strip_default_attrs=True)
+      builder.save()
+    except BaseException:
+      # Nothing half-written stays behind (a full disk, Ctrl-C).
+      if tf.io.gfile.exists(staging):
+        tf.io.gfile.rmtree(staging)
+      raise
   if tf.io.gfile.exists(export_dir):
     tf.io.gfile.rmtree(export_dir)
   tf.io.gfile.rename(staging, export_dir)

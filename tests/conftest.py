@@ -196,6 +196,40 @@ def interrupt_when(module: str, *args: str, pattern: str,
       process.wait()
 
 
+class SmallFilesystem(NamedTuple):
+  """A real tmpfs mounted for one test.
+
+  Attributes:
+    path: where it is mounted.
+    resize: resize(megabytes) grows (or shrinks) it in place.
+  """
+  path: pathlib.Path
+  resize: object
+
+
+@pytest.fixture
+def small_filesystem(tmp_path) -> Iterator[SmallFilesystem]:
+  """A 12 MB tmpfs at tmp_path/small: a disk that fills up for real. Needs
+  the right to mount (root); skips the test otherwise."""
+  mount_point = tmp_path / 'small'
+  mount_point.mkdir()
+  mounted = subprocess.run(['mount', '-t', 'tmpfs', '-o', 'size=12m',
+                            'tmpfs', str(mount_point)],
+                           capture_output=True, text=True)
+  if mounted.returncode != 0:
+    pytest.skip('cannot mount a small tmpfs here (%s); the disk-full tests '
+                'need to run as root' % mounted.stderr.strip())
+
+  def resize(megabytes: int) -> None:
+    subprocess.run(['mount', '-o', 'remount,size=%dm' % megabytes,
+                    str(mount_point)], check=True)
+
+  try:
+    yield SmallFilesystem(mount_point, resize)
+  finally:
+    subprocess.run(['umount', '--lazy', str(mount_point)], check=True)
+
+
 def free_ports(count: int) -> list[int]:
   """`count` distinct loopback ports, all bound at once so none repeats.
 

@@ -140,3 +140,18 @@ def test_help_lists_the_flags():
   for flag in ('checkpoint_dir', 'export_dir', 'overwrite', 'data_dir',
                'use_fp16'):
     assert re.search(r'--(\[no\])?%s: ' % flag, result.stdout), flag
+
+
+def test_a_full_disk_is_one_paragraph_and_leaves_nothing(
+    cifar_data, train_dir, small_filesystem):
+  small_filesystem.resize(1)
+  export_dir = small_filesystem.path / 'model' / '1'
+  result = run_module('cifar10.export', '--data_dir=%s' % cifar_data,
+                      '--checkpoint_dir=%s' % train_dir,
+                      '--export_dir=%s' % export_dir, check=False)
+  assert result.returncode == 1
+  assert result.stderr == (
+      'Error: No space left on the device to write in %s. Free some space '
+      'there (or choose another directory) and run again.\n' % (
+          export_dir.parent))
+  assert list(export_dir.parent.iterdir()) == []

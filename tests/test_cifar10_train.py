@@ -146,3 +146,25 @@ def test_a_corrupt_latest_checkpoint_is_not_resumed(short_run, cifar_data,
           % (broken, tmp_path)) in resumed.stdout
   assert 'Resuming from %s/model.ckpt-0.' % tmp_path in resumed.stdout
   assert latest_step(tmp_path) == 3
+
+
+def test_a_full_disk_while_saving_is_one_paragraph_and_then_resumes(
+    cifar_data, small_filesystem):
+  # 12 MB hold the first checkpoint (8.5 MB) but not a second.
+  train_dir = small_filesystem.path / 'train'
+  args = ['--data_dir=%s' % cifar_data, '--train_dir=%s' % train_dir,
+          '--max_steps=5', *QUICK_TRAIN_FLAGS, CIFAR10_SEED_FLAG]
+  full = run_module('cifar10.train', *args, check=False)
+  assert full.returncode == 1
+  assert full.stderr == (
+      'Error: No space left on the device to write in %s. Free some space '
+      'there (or choose another directory) and run again. Its last complete '
+      'checkpoint is %s/model.ckpt-0: run again once there is space to '
+      'resume from it.\n' % (train_dir, train_dir))
+  assert tf1.train.latest_checkpoint(str(train_dir)) == str(
+      train_dir / 'model.ckpt-0')
+  assert not [p.name for p in train_dir.iterdir() if 'temp' in p.name]
+  small_filesystem.resize(40)
+  resumed = run_module('cifar10.train', *args)
+  assert 'Resuming from %s/model.ckpt-0.' % train_dir in resumed.stdout
+  assert latest_step(train_dir) == 5

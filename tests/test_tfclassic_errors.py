@@ -1,9 +1,11 @@
 """tfclassic's quiet import (in fresh processes) and one-paragraph exits."""
+import errno
 import os
 import subprocess
 import sys
 
 import pytest
+import tensorflow as tf
 
 from conftest import PROJECT_ROOT
 from tfclassic import errors
@@ -53,3 +55,21 @@ def test_other_exceptions_keep_their_traceback():
   with pytest.raises(RuntimeError, match='a bug'):
     with errors.exit_on_error():
       raise RuntimeError('a bug')
+
+
+def test_a_full_disk_is_one_paragraph_naming_the_folder(tmp_path):
+  missing = tmp_path / 'model.ckpt-5_temp' / 'part-00000.index'
+  python_error = OSError(errno.ENOSPC, os.strerror(errno.ENOSPC),
+                         str(missing))
+  tf_error = tf.errors.ResourceExhaustedError(
+      None, None, '%s; No space left on device\n\tOriginal stack trace:'
+      % missing)
+  for error in (python_error, tf_error):
+    assert errors.is_disk_full(error)
+    with pytest.raises(SystemExit) as exit:
+      with errors.exit_on_error():
+        raise error
+    assert exit.value.code == (
+        'Error: No space left on the device to write in %s. Free some space '
+        'there (or choose another directory) and run again.' % tmp_path)
+  assert not errors.is_disk_full(OSError(errno.EACCES, 'Permission denied'))

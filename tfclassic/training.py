@@ -234,6 +234,17 @@ def _check_resumable(train_dir: str, checkpoint: str) -> None:
 StepFn = Callable[[tf1.train.MonitoredSession.StepContext], None]
 
 
+def _remove_partial_checkpoints(train_dir: str) -> None:
+  """Deletes what a checkpoint save cut short leaves: its `_temp` folder
+  (sharded saves) or `.tempstate` files."""
+  for path in tf.io.gfile.glob(os.path.join(train_dir, '*_temp*')) + (
+      tf.io.gfile.glob(os.path.join(train_dir, '*.tempstate*'))):
+    if tf.io.gfile.isdir(path):
+      tf.io.gfile.rmtree(path)
+    else:
+      tf.io.gfile.remove(path)
+
+
 def _wait_for_the_chief(master: str, config: tf1.ConfigProto,
                         max_wait_secs: float, log_prefix: str) -> None:
   """Returns once the chief has initialized every global variable.
@@ -365,6 +376,16 @@ def run_training(train_op: tf.Operation, loss: tf.Tensor,
     if 'Nan in summary histogram' not in e.message:
       raise
     raise errors.UserError(nan_message(config.train_dir, nan_advice)) from e
+  except (tf.errors.OpError, OSError) as e:
+    if not (is_chief and errors.is_disk_full(e)):
+      raise
+    _remove_partial_checkpoints(config.train_dir)
+    latest = tf1.train.latest_checkpoint(config.train_dir)
+    raise errors.UserError(
+        '%s%s Its last complete checkpoint is %s: run again once there is '
+        'space to resume from it.' % (
+            log_prefix, errors.disk_full_message(e, config.train_dir),
+            latest)) from e
   if stop.requested:
     saved = ('; saved %s' % tf1.train.latest_checkpoint(config.train_dir)
              if is_chief else '')
