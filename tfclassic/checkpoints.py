@@ -45,12 +45,11 @@ def checkpoint_step(checkpoint: str) -> Optional[int]:
 def _checkpoints_in(checkpoint_dir: str) -> list[str]:
   """Every checkpoint whose index file is in checkpoint_dir, newest (highest
   step) first."""
-  steps = []
-  for index in tf.io.gfile.glob(os.path.join(checkpoint_dir, '*.index')):
-    match = re.search(r'-(\d+)\.index$', index)
-    if match:
-      steps.append((int(match.group(1)), index[:-len('.index')]))
-  return [path for _, path in sorted(steps, reverse=True)]
+  paths = [index[:-len('.index')] for index in tf.io.gfile.glob(
+      os.path.join(checkpoint_dir, '*.index'))]
+  return sorted((path for path in paths
+                 if checkpoint_step_from_name(path) is not None),
+                key=checkpoint_step_from_name, reverse=True)
 
 
 def damage(checkpoint: str) -> Optional[str]:
@@ -206,14 +205,10 @@ class Restorer:
             'or setting?): %s.' % (checkpoint, reason))
       self.saver.restore(sess, checkpoint)
     except (tf.errors.NotFoundError, tf.errors.InvalidArgumentError) as e:
-      reason = damage(checkpoint)
-      if reason:
-        raise errors.UserError(corrupt_message(checkpoint, reason)) from e
       raise errors.UserError(
           '%s does not match this model (was it written by another model or '
           'setting?): %s' % (checkpoint, op_error_reason(e))) from e
     except (tf.errors.OpError, IndexError, ValueError) as e:
       raise errors.UserError(corrupt_message(
-          checkpoint, damage(checkpoint) or (
-              op_error_reason(e) if isinstance(e, tf.errors.OpError)
-              else str(e)))) from e
+          checkpoint, op_error_reason(e) if isinstance(e, tf.errors.OpError)
+          else str(e))) from e
