@@ -357,6 +357,9 @@ def mnist_data(tmp_path_factory) -> pathlib.Path:
 CIFAR10_SEED_FLAG = '--seed=1'
 # The steps of the shared short_run.
 SHORT_RUN_STEPS = 12
+# Where a pytest child (test_tf1_behaviour's) finds its parent's short_run,
+# which it reads instead of training its own.
+SHORT_RUN_ENV = 'TFCLASSIC_TESTS_SHORT_RUN'
 
 
 def checkpoint_steps(train_dir) -> list[int]:
@@ -371,12 +374,13 @@ class ShortRun(NamedTuple):
   Attributes:
     train_dir: cifar10.train's train_dir after SHORT_RUN_STEPS steps.
     eval_dir: cifar10.eval's eval_dir after scoring the last checkpoint.
-    train: the training run (its output).
+    train: the training run (its output); None where the run was made by
+      the parent pytest process.
     checkpoint: the last checkpoint's path.
   """
   train_dir: pathlib.Path
   eval_dir: pathlib.Path
-  train: subprocess.CompletedProcess
+  train: subprocess.CompletedProcess | None
 
   @property
   def checkpoint(self) -> pathlib.Path:
@@ -391,6 +395,9 @@ def short_run(cifar_data, tmp_path_factory) -> ShortRun:
 
   The folders are train/ and eval/ of one logdir, as TensorBoard wants them.
   """
+  if SHORT_RUN_ENV in os.environ:
+    logdir = pathlib.Path(os.environ[SHORT_RUN_ENV])
+    return ShortRun(logdir / 'train', logdir / 'eval', train=None)
   logdir = tmp_path_factory.mktemp('short_run')
   train_dir, eval_dir = logdir / 'train', logdir / 'eval'
   train = run_module('cifar10.train', '--data_dir=%s' % cifar_data,
