@@ -6,12 +6,13 @@ servers' loop, synchronous replicas, and the "done" queues through which
 finished workers let the parameter servers exit.
 """
 import json
-import socket
+import os
 import time
 from typing import Optional, Sequence
 
 import tensorflow as tf
 
+from tfclassic import cluster_health
 from tfclassic import errors
 
 tf1 = tf.compat.v1
@@ -118,34 +119,36 @@ def wait_for_parameter_servers(cluster: Cluster, prefix: str,
   """
   deadline = time.time() + timeout_secs
   for address in cluster['ps']:
-    host, port = address.rsplit(':', 1)
     attempt = 0
-    while True:
-      try:
-        socket.create_connection((host, int(port)), timeout=5).close()
-        break
-      except OSError as e:
-        if time.time() > deadline:
-          raise errors.UserError(
-              'Cannot reach parameter server %s after %d s (%s). Is it '
-              'running, and do --ps_hosts or TF_CONFIG name it right? '
-              '--connect_timeout_secs sets how long to wait.'
-              % (address, timeout_secs, e.strerror or e)) from e
-        if attempt % RETRIES_PER_MESSAGE == 0:
-          print('%sWaiting for parameter server %s (%s); retrying for up to '
-                '%d s.' % (prefix, address, e.strerror or e, timeout_secs),
-                flush=True)
-        attempt += 1
-        time.sleep(RETRY_SECS)
+    while reason := cluster_health.unreachable(address):
+      if time.time() > deadline:
+        raise errors.UserError(
+            'Cannot reach parameter server %s after %d s (%s). Is it '
+            'running, and do --ps_hosts or TF_CONFIG name it right? '
+            '--connect_timeout_secs sets how long to wait.'
+            % (address, timeout_secs, reason))
+      if attempt % RETRIES_PER_MESSAGE == 0:
+        print('%sWaiting for parameter server %s (%s); retrying for up to '
+              '%d s.' % (prefix, address, reason, timeout_secs), flush=True)
+      attempt += 1
+      time.sleep(RETRY_SECS)
 
 
 def start_server(cluster: Cluster, job_name: str,
                  task_index: int) -> tf1.train.Server:
   """This process's TensorFlow server, listening on its cluster address.
 
+  Its calls to other servers fail at once when a connection is lost
+  (GRPC_FAIL_FAST=true, unless the environment says otherwise) rather than
+  waiting for that server to come back: closing a session whose parameter
+  server has died would otherwise never return. The waits a cluster needs
+  at start-up are explicit: wait_for_parameter_servers, and a worker's wait
+  for the chief (tfclassic.training).
+
   Raises:
     errors.UserError: the address cannot be served (e.g. the port is taken).
   """
+  os.environ.setdefault('GRPC_FAIL_FAST', 'true')
   try:
     return tf1.train.Server(tf1.train.ClusterSpec(cluster), job_name,
                             task_index)

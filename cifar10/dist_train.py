@@ -111,6 +111,8 @@ def run_worker(cluster: cifar10_cluster.Cluster, task_index: int) -> None:
         summary_op=graph.summary_op, master=server.target,
         is_chief=is_chief, session_config=config,
         max_wait_secs=FLAGS.connect_timeout_secs,
+        parameter_servers=cluster['ps'],
+        chief_address=None if is_chief else cluster['worker'][0],
         nan_advice=cifar10_flags.NAN_ADVICE)
   if finished:
     cifar10_cluster.report_done(server, cluster, task_index, config)

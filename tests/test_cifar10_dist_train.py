@@ -182,6 +182,91 @@ def test_killed_workers_rejoin_and_the_chief_resumes_from_its_checkpoint(
                   for run in range(1, cluster.runs[name] + 1)))
 
 
+def assert_one_paragraph_at_the_end(log: str, paragraph_start: str) -> None:
+  """The log ends with one 'Error: ' line starting so, and holds no
+  traceback."""
+  assert 'Traceback' not in log and 'File "' not in log, log
+  last = log.rstrip().splitlines()[-1]
+  assert last.startswith('Error: ' + paragraph_start), log
+  assert log.count('Error: ') == 1, log
+
+
+# A lost server stops every worker within this many seconds.
+LOST_SERVER_SECS = 60
+
+
+def test_a_lost_parameter_server_stops_every_worker_and_a_relaunch_resumes(
+    cifar_data, tmp_path):
+  """The workers are paused (SIGSTOP) while the parameter server dies, so
+  that they meet its loss mid-run, with training still to do. Synchronous
+  mode loses it in more places: the chief's token thread as well as the
+  steps."""
+  max_steps = 30
+  cluster = Cluster(tmp_path, cifar_data, max_steps, '--log_frequency=2',
+                    '--sync_replicas')
+  ps_address = cluster.flags[0].split('=')[1]
+  try:
+    for name in ('ps0', 'worker0', 'worker1'):
+      cluster.start(name)
+    cluster.wait_for('worker0', lambda log: logged_steps(log) and (
+        checkpoint_steps(cluster.train_dir)[-1] > 0))
+    cluster.wait_for('worker1', logged_steps)
+    for name in ('worker0', 'worker1'):
+      cluster.signal(name, signal.SIGSTOP)
+    cluster.kill('ps0')
+    saved = latest_step(cluster.train_dir)
+    assert saved < max_steps
+    start = time.time()
+    for name in ('worker0', 'worker1'):
+      cluster.signal(name, signal.SIGCONT)
+    for name in ('worker0', 'worker1'):
+      assert cluster.processes[name].wait(LOST_SERVER_SECS) == 1, (
+          cluster.log(name))
+    assert time.time() - start < LOST_SERVER_SECS
+    lost = 'Parameter server %s is gone (Connection refused)' % ps_address
+    assert_one_paragraph_at_the_end(cluster.log('worker0'),
+                                    'worker 0: ' + lost)
+    assert cluster.log('worker0').rstrip().endswith(
+        'the chief resumes from its last checkpoint, %s/model.ckpt-%d.'
+        % (cluster.train_dir, saved))
+    assert_one_paragraph_at_the_end(cluster.log('worker1'),
+                                    'worker 1: ' + lost)
+    # Relaunched, the cluster trains on from the chief's checkpoint.
+    for name in ('ps0', 'worker0', 'worker1'):
+      cluster.start(name)
+    for name in ('worker0', 'worker1', 'ps0'):
+      assert cluster.processes[name].wait(CLUSTER_TIMEOUT) == 0, (
+          cluster.log(name))
+    assert 'Resuming from %s/model.ckpt-%d.' % (cluster.train_dir, saved) in (
+        cluster.log('worker0'))
+    assert checkpoint_steps(cluster.train_dir)[-1] >= max_steps
+  finally:
+    cluster.stop_all()
+
+
+def test_a_lost_chief_stops_a_waiting_synchronous_worker(cifar_data,
+                                                          tmp_path):
+  """Worker 1 of a synchronous cluster waits for tokens that only the chief
+  hands out: it must not wait for ever once the chief is gone."""
+  cluster = Cluster(tmp_path, cifar_data, 10000, '--sync_replicas')
+  chief_address = cluster.flags[1].split('=')[1].split(',')[0]
+  try:
+    for name in ('ps0', 'worker0', 'worker1'):
+      cluster.start(name)
+    cluster.wait_for('worker1', logged_steps)
+    cluster.kill('worker0')
+    start = time.time()
+    assert cluster.processes['worker1'].wait(LOST_SERVER_SECS) == 1, (
+        cluster.log('worker1'))
+    assert time.time() - start < LOST_SERVER_SECS
+    assert_one_paragraph_at_the_end(
+        cluster.log('worker1'), 'worker 1: The chief (%s) is gone '
+        '(Connection refused): without it nothing saves the training'
+        % chief_address)
+  finally:
+    cluster.stop_all()
+
+
 def test_unreachable_parameter_server_gives_up_with_a_clear_error(
     cifar_data, tmp_path):
   port, = free_ports(1)

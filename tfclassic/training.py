@@ -10,8 +10,11 @@ MonitoredTrainingSession loop and adds what its users missed:
   checkpoint; a second Ctrl-C aborts at once;
 - a NaN loss stops training with a message saying what to do, before any
   checkpoint of the diverged weights is written;
-- the tutorial's log line ends with the time left to max_steps.
+- the tutorial's log line ends with the time left to max_steps;
+- in a cluster, a lost parameter server, or a lost chief, stops a worker with
+  one paragraph instead of leaving it waiting (cluster_health).
 """
+import contextlib
 import dataclasses
 import datetime
 import os
@@ -22,6 +25,7 @@ import numpy as np
 import tensorflow as tf
 
 from tfclassic import checkpoints
+from tfclassic import cluster_health
 from tfclassic import errors
 from tfclassic import session
 from tfclassic import signals
@@ -267,6 +271,26 @@ def _wait_for_the_chief(master: str, config: tf1.ConfigProto,
       time.sleep(CHIEF_POLL_SECS)
 
 
+def _lost_server_message(log_prefix: str, address: str, reason: str,
+                         train_dir: Optional[str]) -> str:
+  """What a worker says when parameter server `address` is gone."""
+  checkpoint = train_dir and tf1.train.latest_checkpoint(train_dir)
+  return ('%sParameter server %s is gone (%s), and the variables it held '
+          'with it: training stopped. Relaunch the whole cluster, parameter '
+          'servers and workers: the chief resumes from its last checkpoint%s.'
+          % (log_prefix, address, reason,
+             ', %s' % checkpoint if checkpoint else ''))
+
+
+def _lost_chief_message(log_prefix: str, address: str, reason: str) -> str:
+  """What a non-chief worker says when the chief is gone."""
+  return ('%sThe chief (%s) is gone (%s): without it nothing saves the '
+          'training, and synchronous steps cannot complete, so this worker '
+          'stopped. Relaunch the chief and this worker: the chief resumes '
+          'from its last checkpoint and the worker rejoins.'
+          % (log_prefix, address, reason))
+
+
 def run_training(train_op: tf.Operation, loss: tf.Tensor,
                  examples_per_step: int, config: TrainConfig, *,
                  feed_fn: Optional[Callable[[], dict]] = None,
@@ -280,6 +304,8 @@ def run_training(train_op: tf.Operation, loss: tf.Tensor,
                  is_chief: bool = True,
                  session_config: Optional[tf1.ConfigProto] = None,
                  max_wait_secs: float = 7200,
+                 parameter_servers: Sequence[str] = (),
+                 chief_address: Optional[str] = None,
                  nan_advice: str = '') -> bool:
   """Runs train_op until config.max_steps, with the shared hooks.
 
@@ -306,6 +332,10 @@ def run_training(train_op: tf.Operation, loss: tf.Tensor,
     is_chief: whether this process initializes, restores and saves.
     session_config: the Session config; default session.session_config().
     max_wait_secs: how long a non-chief waits for the chief to initialize.
+    parameter_servers: in a cluster, each parameter server's host:port; if
+      one is lost, training stops instead of waiting for it.
+    chief_address: for a non-chief worker, the chief's host:port; if the
+      chief is lost, training stops.
     nan_advice: added to the NaN message's list of things to try, e.g.
       ' or drop --use_fp16'.
 
@@ -313,7 +343,8 @@ def run_training(train_op: tf.Operation, loss: tf.Tensor,
     True if training reached max_steps, False if a signal stopped it.
 
   Raises:
-    errors.UserError: the loss became NaN.
+    errors.UserError: the loss became NaN, the disk is full, or a
+      parameter server or the chief was lost.
   """
   if is_chief:
     saved_step = resume_step(config.train_dir)
@@ -360,15 +391,35 @@ def run_training(train_op: tf.Operation, loss: tf.Tensor,
     summaries.wait_for_a_new_event_file_name(config.train_dir)
   if not is_chief:
     _wait_for_the_chief(master, session_config, max_wait_secs, log_prefix)
+  # What MonitoredTrainingSession makes of these arguments, with a creator
+  # that does not wait for a lost parameter server.
+  if is_chief:
+    creator = tf1.train.ChiefSessionCreator(
+        scaffold=scaffold, master=master, config=session_config,
+        checkpoint_dir=config.train_dir)
+  else:
+    creator = tf1.train.WorkerSessionCreator(
+        scaffold=scaffold, master=master, config=session_config,
+        max_wait_secs=max_wait_secs)
+  if parameter_servers:
+    creator = cluster_health.no_wait_for_lost_servers(
+        creator, parameter_servers,
+        lambda address, reason: _lost_server_message(
+            log_prefix, address, reason,
+            config.train_dir if is_chief else None))
+  chief_watch = cluster_health.ChiefWatch(
+      chief_address, lambda reason: _lost_chief_message(
+          log_prefix, chief_address, reason)) if chief_address else None
   try:
-    with stop, tf1.train.MonitoredTrainingSession(
-        master=master, is_chief=is_chief,
-        checkpoint_dir=config.train_dir if is_chief else None,
-        scaffold=scaffold, hooks=all_hooks, save_checkpoint_secs=None,
-        save_summaries_steps=None, log_step_count_steps=None,
-        config=session_config, max_wait_secs=max_wait_secs,
-        stop_grace_period_secs=STOP_GRACE_SECS) as mon_sess:
+    with stop, chief_watch or contextlib.nullcontext(), (
+        cluster_health.quiet_recovery_log() if parameter_servers
+        else contextlib.nullcontext()), (
+        tf1.train.MonitoredSession(
+            session_creator=creator, hooks=all_hooks,
+            stop_grace_period_secs=STOP_GRACE_SECS)) as mon_sess:
       while not mon_sess.should_stop():
+        if chief_watch:
+          chief_watch.check()
         mon_sess.run_step_fn(step_fn)
   except tf1.train.NanLossDuringTrainingError as e:
     raise errors.UserError(nan_message(config.train_dir, nan_advice)) from e
