@@ -220,8 +220,8 @@ def small_filesystem(tmp_path) -> Iterator[SmallFilesystem]:
     pytest.skip('cannot mount a small tmpfs here (%s); the disk-full tests '
                 'need to run as root' % mounted.stderr.strip())
 
-  def resize(megabytes: int) -> None:
-    subprocess.run(['mount', '-o', 'remount,size=%dm' % megabytes,
+  def resize(megabytes: float) -> None:
+    subprocess.run(['mount', '-o', 'remount,size=%dk' % (megabytes * 1024),
                     str(mount_point)], check=True)
 
   try:

@@ -258,3 +258,28 @@ def test_softmax_reaches_91_percent_on_real_mnist(tmp_path):
   accuracy = float(re.search(r'^test accuracy ([\d.]+)$', result.stdout,
                              re.M).group(1))
   assert accuracy >= 0.91
+
+
+def test_a_full_disk_while_writing_summaries_is_one_paragraph_then_resumes(
+    mnist_data, small_filesystem):
+  # 400 KB hold the graph and the first checkpoint, then fill up with
+  # summaries (input images at every step) long before a second checkpoint.
+  small_filesystem.resize(0.4)
+  train_dir = small_filesystem.path / 'train'
+  args = ['--model=softmax', '--summary_every=1', '--checkpoint_every=100000',
+          '--seed=1', '--validation_size=100']
+  full = train(mnist_data, train_dir, '--max_steps=100000', *args,
+               check=False)
+  assert full.returncode == 1, full.stderr
+  assert full.stderr == (
+      'Error: No space left on the device to write in %s. Free some space '
+      'there (or choose another directory) and run again. Its last complete '
+      'checkpoint is %s/model.ckpt-0: run again once there is space to '
+      'resume from it.\n' % (train_dir, train_dir))
+  assert tf1.train.latest_checkpoint(str(train_dir)) == str(
+      train_dir / 'model.ckpt-0')
+  assert not [p.name for p in train_dir.iterdir() if 'temp' in p.name]
+  small_filesystem.resize(12)
+  resumed = train(mnist_data, train_dir, '--max_steps=10', *args)
+  assert 'Resuming from %s/model.ckpt-0.' % train_dir in resumed.stdout
+  assert tf1.train.latest_checkpoint(str(train_dir)).endswith('model.ckpt-10')

@@ -7,12 +7,11 @@ for a step that never comes. A worker here stops instead, with one paragraph
 saying which server is gone and how to resume.
 """
 import contextlib
-import logging
 import os
 import socket
 import sys
 import threading
-from typing import Callable, Iterator, Optional, Sequence
+from typing import Callable, Optional, Sequence
 
 import tensorflow as tf
 
@@ -88,20 +87,10 @@ def no_wait_for_lost_servers(
 _RECOVERY_ERROR_LOG = 'An error occurred when attempting to close the session'
 
 
-def _not_a_recovery_error(record: logging.LogRecord) -> bool:
-  return not record.getMessage().startswith(_RECOVERY_ERROR_LOG)
-
-
-@contextlib.contextmanager
-def quiet_recovery_log() -> Iterator[None]:
+def quiet_recovery_log() -> contextlib.AbstractContextManager:
   """Within it, TensorFlow's logger drops MonitoredSession's recovery ERROR
   line."""
-  logger = tf.get_logger()
-  logger.addFilter(_not_a_recovery_error)
-  try:
-    yield
-  finally:
-    logger.removeFilter(_not_a_recovery_error)
+  return errors.without_tf_log_lines(_RECOVERY_ERROR_LOG)
 
 
 class ChiefWatch:

@@ -8,6 +8,7 @@ line, too.
 """
 import contextlib
 import errno
+import logging
 import os
 import re
 import sys
@@ -50,6 +51,20 @@ def disk_full_message(error: BaseException,
           'there (or choose another directory) and run again.' % directory
           if directory else 'No space left on the device. Free some space '
           'and run again.')
+
+
+@contextlib.contextmanager
+def without_tf_log_lines(*beginnings: str) -> Iterator[None]:
+  """Within it, TensorFlow's logger drops the lines that begin so: its own
+  report of an error that the program reports better, in one paragraph."""
+  def keep(record: logging.LogRecord) -> bool:
+    return not record.getMessage().startswith(beginnings)
+  logger = logging.getLogger('tensorflow')
+  logger.addFilter(keep)
+  try:
+    yield
+  finally:
+    logger.removeFilter(keep)
 
 
 @contextlib.contextmanager

@@ -4,13 +4,17 @@ tf.compat.v1.summary.scalar derives its tag from a unique op name, so a
 summary named after its tensor ('total_loss') shows in TensorBoard as
 'total_loss_1', and each tower of a multi-tower model adds its own prefix.
 """
+import contextlib
 import os
 import re
 import socket
+import threading
 import time
-from typing import Mapping, Optional
+from typing import Iterator, Mapping, Optional
 
 import tensorflow as tf
+
+from tfclassic import errors
 
 tf1 = tf.compat.v1
 
@@ -46,6 +50,30 @@ def scalars_proto(values: Mapping[str, float]) -> tf1.Summary:
   for tag, value in values.items():
     summary.value.add(tag=tag, simple_value=float(value))
   return summary
+
+
+# The thread of tf.compat.v1.summary.FileWriter that writes the event file.
+_WRITER_THREAD = 'EventLoggerThread'
+
+
+@contextlib.contextmanager
+def writer_errors_raised_once() -> Iterator[None]:
+  """Within it, a FileWriter's failure to write (a full disk, say) is not
+  also logged and printed as a thread's traceback: the writer raises the
+  same error again where it is next flushed or given an event, which is
+  where the program reports it."""
+  previous = threading.excepthook
+
+  def hook(args):
+    if args.thread is None or args.thread.name != _WRITER_THREAD:
+      previous(args)
+
+  threading.excepthook = hook
+  try:
+    with errors.without_tf_log_lines('EventFileWriter writer thread error'):
+      yield
+  finally:
+    threading.excepthook = previous
 
 
 def wait_for_a_new_event_file_name(log_dir: str) -> None:

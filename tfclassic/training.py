@@ -42,6 +42,10 @@ LOG_FORMAT = ('%s: step %d, loss = %.2f (%.1f examples/sec; %.3f sec/batch), '
 # chief's aggregation thread waits for gradients that will never come, and
 # only closing the session frees it (the default, 120 s, just delays exit).
 STOP_GRACE_SECS = 5
+# How often the summaries written are flushed to the event file (the
+# FileWriter's own default is 120 s): what a crash can lose, and how late a
+# full disk is noticed.
+SUMMARY_FLUSH_SECS = 5
 # How often a non-chief worker looks whether the chief has initialized the
 # model (TensorFlow's own session creator looks every 30 s).
 CHIEF_POLL_SECS = 0.5
@@ -78,7 +82,13 @@ class _SummarySaverHook(tf1.train.SummarySaverHook):
   then it already holds the new value, the count runs one ahead, and every
   later summary lands a step early. Here a step ends at least one past the
   step before it (exactly that in one process; other workers may add more).
+  Summaries are also flushed every SUMMARY_FLUSH_SECS, which raises a
+  failure to write them (a full disk) in the training thread.
   """
+
+  def begin(self):
+    super().begin()
+    self._next_flush = time.time() + SUMMARY_FLUSH_SECS
 
   def after_run(self, run_context, run_values):
     if self._next_step is not None and not self._request_summary:
@@ -86,6 +96,9 @@ class _SummarySaverHook(tf1.train.SummarySaverHook):
       run_values = run_values._replace(results=dict(
           run_values.results, global_step=max(self._next_step, fetched) - 1))
     super().after_run(run_context, run_values)
+    if time.time() >= self._next_flush and self._summary_writer:
+      self._summary_writer.flush()
+      self._next_flush = time.time() + SUMMARY_FLUSH_SECS
 
 
 class LoggerHook(tf1.train.SessionRunHook):
@@ -411,7 +424,8 @@ def run_training(train_op: tf.Operation, loss: tf.Tensor,
       chief_address, lambda reason: _lost_chief_message(
           log_prefix, chief_address, reason)) if chief_address else None
   try:
-    with stop, chief_watch or contextlib.nullcontext(), (
+    with stop, summaries.writer_errors_raised_once(), (
+        chief_watch or contextlib.nullcontext()), (
         cluster_health.quiet_recovery_log() if parameter_servers
         else contextlib.nullcontext()), (
         tf1.train.MonitoredSession(
@@ -427,7 +441,8 @@ def run_training(train_op: tf.Operation, loss: tf.Tensor,
     if 'Nan in summary histogram' not in e.message:
       raise
     raise errors.UserError(nan_message(config.train_dir, nan_advice)) from e
-  except (tf.errors.OpError, OSError) as e:
+  except (tf.errors.OpError, OSError, RuntimeError) as e:
+    # A FileWriter raises its thread's failure as a RuntimeError.
     if not (is_chief and errors.is_disk_full(e)):
       raise
     _remove_partial_checkpoints(config.train_dir)
