@@ -26,10 +26,10 @@ CHIEF_POLL_SECS = 1
 # How long a worker whose chief is gone lets its own training end by itself
 # first: when the chief finishes, its server goes too, a moment before the
 # other workers see the last step.
-CHIEF_GRACE_SECS = 5
+CHIEF_GRACE_SECS = 3
 # How long it then gives its current step to end before exiting at once: a
 # synchronous worker may be waiting for a token only the chief hands out.
-BLOCKED_STEP_SECS = 5
+BLOCKED_STEP_SECS = 3
 
 
 def unreachable(address: str,
