@@ -7,10 +7,13 @@ import http.server
 import os
 import pathlib
 import re
+import shutil
 import signal
 import socket
 import statistics
 import subprocess
+import sys
+import tempfile
 import threading
 import time
 from typing import Iterator, NamedTuple
@@ -99,6 +102,50 @@ def pytest_collection_modifyitems(items):
   for item in items:
     if 'tf_behaviour' in getattr(item, 'fixturenames', ()):
       item.add_marker('tf_behaviour')
+
+
+class Tf1Child(NamedTuple):
+  """The pytest process that runs the graph-builder tests under TF1
+  behaviour, the files of its output, and its folder (removed at the end)."""
+  process: subprocess.Popen
+  stdout: pathlib.Path
+  stderr: pathlib.Path
+  work: pathlib.Path
+
+
+# Started as soon as the tests are collected, if test_tf1_behaviour.py is
+# among them, so that it runs beside the other tests; that test awaits it.
+_tf1_child: Tf1Child | None = None
+
+
+def pytest_collection_finish(session):
+  global _tf1_child
+  if TF_BEHAVIOUR == 'v2' and any(
+      item.nodeid.startswith('tests/test_tf1_behaviour.py::')
+      for item in session.items):
+    work = pathlib.Path(tempfile.mkdtemp(prefix='tf1-behaviour-'))
+    stdout, stderr = work / 'stdout', work / 'stderr'
+    with open(stdout, 'w') as out, open(stderr, 'w') as err:
+      process = subprocess.Popen(
+          [sys.executable, '-m', 'pytest', '-q', '-p', 'no:cacheprovider',
+           '--basetemp=%s' % (work / 'tmp'), '-m', 'tf_behaviour', 'tests'],
+          cwd=PROJECT_ROOT, env=module_env(**{TF_BEHAVIOUR_ENV: 'v1'}),
+          stdout=out, stderr=err)
+    _tf1_child = Tf1Child(process, stdout, stderr, work)
+
+
+def pytest_sessionfinish(session):
+  if _tf1_child:
+    if _tf1_child.process.poll() is None:
+      _tf1_child.process.kill()
+      _tf1_child.process.wait()
+    shutil.rmtree(_tf1_child.work, ignore_errors=True)
+
+
+def tf1_child() -> Tf1Child:
+  """The TF1-behaviour pytest child started at collection."""
+  assert _tf1_child, 'started only when test_tf1_behaviour.py is collected'
+  return _tf1_child
 
 
 @pytest.fixture(scope='session')
@@ -357,9 +404,6 @@ def mnist_data(tmp_path_factory) -> pathlib.Path:
 CIFAR10_SEED_FLAG = '--seed=1'
 # The steps of the shared short_run.
 SHORT_RUN_STEPS = 12
-# Where a pytest child (test_tf1_behaviour's) finds its parent's short_run,
-# which it reads instead of training its own.
-SHORT_RUN_ENV = 'TFCLASSIC_TESTS_SHORT_RUN'
 
 
 def checkpoint_steps(train_dir) -> list[int]:
@@ -374,13 +418,12 @@ class ShortRun(NamedTuple):
   Attributes:
     train_dir: cifar10.train's train_dir after SHORT_RUN_STEPS steps.
     eval_dir: cifar10.eval's eval_dir after scoring the last checkpoint.
-    train: the training run (its output); None where the run was made by
-      the parent pytest process.
+    train: the training run (its output).
     checkpoint: the last checkpoint's path.
   """
   train_dir: pathlib.Path
   eval_dir: pathlib.Path
-  train: subprocess.CompletedProcess | None
+  train: subprocess.CompletedProcess
 
   @property
   def checkpoint(self) -> pathlib.Path:
@@ -395,9 +438,6 @@ def short_run(cifar_data, tmp_path_factory) -> ShortRun:
 
   The folders are train/ and eval/ of one logdir, as TensorBoard wants them.
   """
-  if SHORT_RUN_ENV in os.environ:
-    logdir = pathlib.Path(os.environ[SHORT_RUN_ENV])
-    return ShortRun(logdir / 'train', logdir / 'eval', train=None)
   logdir = tmp_path_factory.mktemp('short_run')
   train_dir, eval_dir = logdir / 'train', logdir / 'eval'
   train = run_module('cifar10.train', '--data_dir=%s' % cifar_data,
