@@ -11,9 +11,8 @@ import tensorflow as tf
 from cifar10 import data as cifar10_data
 from cifar10 import scoring
 from conftest import (CHILD_TIMEOUT_SECS, SHORT_RUN_STEPS, damage_checkpoint,
-                      numpy_precision,
-                      numpy_predictions, run_module, start_module,
-                      summary_values)
+                      numpy_precision, numpy_predictions, read_scalars,
+                      run_module, start_module, summary_values)
 from tfclassic import summaries
 
 tf1 = tf.compat.v1
@@ -157,6 +156,24 @@ def test_a_corrupt_checkpoint_is_one_paragraph_naming_an_intact_one(
   assert reason in error
   assert error.endswith('. The newest intact one is %s/model.ckpt-0.' % (
       broken)), error
+
+
+def test_with_the_damaged_checkpoint_deleted_the_intact_one_is_scored(
+    cifar_data, short_run, tmp_path):
+  # What the corrupt-checkpoint message says to do: the state file still
+  # names the deleted one.
+  train_dir = tmp_path / 'train'
+  shutil.copytree(short_run.train_dir, train_dir)
+  for path in train_dir.glob('model.ckpt-%d.*' % SHORT_RUN_STEPS):
+    path.unlink()
+  state = (train_dir / 'checkpoint').read_text()
+  result = evaluate(cifar_data, train_dir, tmp_path / 'eval', '--run_once')
+  assert result.stderr == ''
+  precision, = PRECISION.findall(result.stdout)
+  # Scored at the intact checkpoint's global step.
+  assert read_scalars(tmp_path / 'eval')['Precision @ 1'] == [
+      (0, pytest.approx(float(precision), abs=5e-4))]
+  assert (train_dir / 'checkpoint').read_text() == state
 
 
 def test_checkpoint_of_another_model_gives_a_clear_error(cifar_data, tmp_path):

@@ -47,14 +47,14 @@ def _on_each_look(monkeypatch, action):
   """Calls action(number of looks so far) each time the loop looks for the
   latest checkpoint, before it looks."""
   looks = []
-  real_latest = tf1.train.latest_checkpoint
+  real_newest = checkpoints.newest_checkpoint
 
-  def latest(checkpoint_dir):
+  def newest(checkpoint_dir):
     looks.append(1)
     action(len(looks))
-    return real_latest(checkpoint_dir)
+    return real_newest(checkpoint_dir)
 
-  monkeypatch.setattr(tf1.train, 'latest_checkpoint', latest)
+  monkeypatch.setattr(checkpoints, 'newest_checkpoint', newest)
   return looks
 
 
@@ -157,3 +157,18 @@ def test_a_checkpoint_without_a_variable_is_a_mismatch(tmp_path):
     with tf1.Session() as sess, pytest.raises(
         errors.UserError, match='it has no variable other'):
       restorer.restore(sess, checkpoint)
+
+
+def test_newest_checkpoint_passes_over_one_whose_files_are_gone(tmp_path):
+  _write_checkpoint(tmp_path, 3)
+  gone = _write_checkpoint(tmp_path, 7)
+  assert checkpoints.newest_checkpoint(str(tmp_path)) == gone
+  for path in tmp_path.glob('model.ckpt-7.*'):
+    path.unlink()
+  state = (tmp_path / 'checkpoint').read_text()
+  assert checkpoints.newest_checkpoint(str(tmp_path)) == str(
+      tmp_path / 'model.ckpt-3')
+  assert (tmp_path / 'checkpoint').read_text() == state
+  for path in tmp_path.glob('model.ckpt-3.*'):
+    path.unlink()
+  assert checkpoints.newest_checkpoint(str(tmp_path)) is None

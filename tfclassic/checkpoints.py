@@ -25,13 +25,34 @@ def latest_checkpoint(checkpoint_dir: str, train_command: str = '') -> str:
   Raises:
     errors.UserError: there is none.
   """
-  checkpoint = tf1.train.latest_checkpoint(checkpoint_dir)
+  checkpoint = newest_checkpoint(checkpoint_dir)
   if checkpoint is None:
     how = ('Train first (%s --train_dir=%s) or point' % (
         train_command, checkpoint_dir) if train_command else 'Point')
     raise errors.UserError('No checkpoint found in %s. %s --checkpoint_dir '
                            'at a train_dir.' % (checkpoint_dir, how))
   return checkpoint
+
+
+def _exists(checkpoint: str) -> bool:
+  return bool(tf.io.gfile.glob(checkpoint + '.index'))
+
+
+def newest_checkpoint(checkpoint_dir: str) -> Optional[str]:
+  """The checkpoint that checkpoint_dir's state file names or, if its files
+  are gone (deleted, e.g. being corrupt), the newest one there; None if
+  there is none.
+
+  Unlike tf.compat.v1.train.latest_checkpoint, which logs an error and
+  finds nothing when the named one is gone, and without changing the
+  directory (evaluation reads a train_dir that training writes).
+  """
+  state = tf1.train.get_checkpoint_state(checkpoint_dir)
+  if state and state.model_checkpoint_path and _exists(
+      state.model_checkpoint_path):
+    return state.model_checkpoint_path
+  existing = _checkpoints_in(checkpoint_dir)
+  return existing[0] if existing else None
 
 
 def checkpoint_step(checkpoint: str) -> Optional[int]:

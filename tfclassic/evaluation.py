@@ -42,7 +42,7 @@ def eval_loop(checkpoint_dir: str, evaluate: Callable[[str], None],
   with signals.StopSignal('stopping after this evaluation (press Ctrl-C '
                           'again to stop at once)') as stop:
     while stop.requested is None:
-      checkpoint = tf1.train.latest_checkpoint(checkpoint_dir)
+      checkpoint = checkpoints.newest_checkpoint(checkpoint_dir)
       if checkpoint is None:
         if not announced_wait:
           announced_wait = True
