@@ -277,6 +277,21 @@ def small_filesystem(tmp_path) -> Iterator[SmallFilesystem]:
     subprocess.run(['umount', '--lazy', str(mount_point)], check=True)
 
 
+def assert_stopped_by_a_full_disk(result: subprocess.CompletedProcess,
+                                  train_dir: pathlib.Path) -> None:
+  """A training run stopped with the one full-disk paragraph, leaving its
+  first checkpoint (model.ckpt-0) named and nothing half-written."""
+  assert result.returncode == 1, result.stderr
+  assert result.stderr == (
+      'Error: No space left on the device to write in %s. Free some space '
+      'there (or choose another directory) and run again. Its last complete '
+      'checkpoint is %s/model.ckpt-0: run again once there is space to '
+      'resume from it.\n' % (train_dir, train_dir))
+  assert tf.compat.v1.train.latest_checkpoint(str(train_dir)) == str(
+      train_dir / 'model.ckpt-0')
+  assert not [p.name for p in train_dir.iterdir() if 'temp' in p.name]
+
+
 def free_ports(count: int) -> list[int]:
   """`count` distinct loopback ports, all bound at once so none repeats.
 

@@ -8,8 +8,8 @@ import pytest
 import tensorflow as tf
 
 from conftest import (CIFAR10_SEED_FLAG, QUICK_TRAIN_FLAGS, SHORT_RUN_STEPS,
-                      checkpoint_steps, damage_checkpoint, interrupt_when,
-                      latest_step,
+                      assert_stopped_by_a_full_disk, checkpoint_steps,
+                      damage_checkpoint, interrupt_when, latest_step,
                       run_module, summary_tags)
 from tfclassic import errors
 from tfclassic import training
@@ -155,15 +155,7 @@ def test_a_full_disk_while_saving_is_one_paragraph_and_then_resumes(
   args = ['--data_dir=%s' % cifar_data, '--train_dir=%s' % train_dir,
           '--max_steps=5', *QUICK_TRAIN_FLAGS, CIFAR10_SEED_FLAG]
   full = run_module('cifar10.train', *args, check=False)
-  assert full.returncode == 1
-  assert full.stderr == (
-      'Error: No space left on the device to write in %s. Free some space '
-      'there (or choose another directory) and run again. Its last complete '
-      'checkpoint is %s/model.ckpt-0: run again once there is space to '
-      'resume from it.\n' % (train_dir, train_dir))
-  assert tf1.train.latest_checkpoint(str(train_dir)) == str(
-      train_dir / 'model.ckpt-0')
-  assert not [p.name for p in train_dir.iterdir() if 'temp' in p.name]
+  assert_stopped_by_a_full_disk(full, train_dir)
   small_filesystem.resize(40)
   resumed = run_module('cifar10.train', *args)
   assert 'Resuming from %s/model.ckpt-0.' % train_dir in resumed.stdout

@@ -8,8 +8,9 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from conftest import (SHARED_DATA, interrupt_cleanly, read_scalars,
-                      run_module, summary_tags, write_idx)
+from conftest import (SHARED_DATA, assert_stopped_by_a_full_disk,
+                      interrupt_cleanly, read_scalars, run_module,
+                      summary_tags, write_idx)
 
 tf1 = tf.compat.v1
 
@@ -270,15 +271,7 @@ def test_a_full_disk_while_writing_summaries_is_one_paragraph_then_resumes(
           '--seed=1', '--validation_size=100']
   full = train(mnist_data, train_dir, '--max_steps=100000', *args,
                check=False)
-  assert full.returncode == 1, full.stderr
-  assert full.stderr == (
-      'Error: No space left on the device to write in %s. Free some space '
-      'there (or choose another directory) and run again. Its last complete '
-      'checkpoint is %s/model.ckpt-0: run again once there is space to '
-      'resume from it.\n' % (train_dir, train_dir))
-  assert tf1.train.latest_checkpoint(str(train_dir)) == str(
-      train_dir / 'model.ckpt-0')
-  assert not [p.name for p in train_dir.iterdir() if 'temp' in p.name]
+  assert_stopped_by_a_full_disk(full, train_dir)
   small_filesystem.resize(12)
   resumed = train(mnist_data, train_dir, '--max_steps=10', *args)
   assert 'Resuming from %s/model.ckpt-0.' % train_dir in resumed.stdout
