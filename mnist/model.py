@@ -13,6 +13,7 @@ from typing import NamedTuple, Optional, Tuple
 
 import tensorflow as tf
 
+from tfclassic import checkpoints
 from tfclassic import errors
 
 NUM_CLASSES = 10
@@ -301,7 +302,7 @@ def check_resumable(train_dir: str, model_name: str) -> None:
     errors.UserError: it holds another model, which cannot be resumed as
       this one.
   """
-  checkpoint = tf.compat.v1.train.latest_checkpoint(train_dir)
+  checkpoint = checkpoints.newest_checkpoint(train_dir)
   if checkpoint is None:
     return
   found = model_from_checkpoint(checkpoint)

@@ -137,8 +137,8 @@ def repair_state(checkpoint_dir: str) -> Optional[str]:
     What was done, to tell the user; None if nothing needed doing.
   """
   state = tf1.train.get_checkpoint_state(checkpoint_dir)
-  if not state or not state.model_checkpoint_path or (
-      tf1.train.checkpoint_exists(state.model_checkpoint_path)):
+  if not state or not state.model_checkpoint_path or _exists(
+      state.model_checkpoint_path):
     return None
   existing = _checkpoints_in(checkpoint_dir)
   if not existing:
