@@ -16,6 +16,13 @@ after warm-up), then prints a table with each mode's ratio to the ceiling:
            tfclassic.training.run_training with its hooks (summaries every
            --save_summaries_steps, checkpoints, NaN check).
   eval     the forward pass of `python -m cifar10.eval` on its input.
+  keras    the same network as a Keras model, model.fit on a tf.data
+           pipeline with the tutorial's distortions (cifar10.keras_peer):
+           what a user would write today. keras_xla (not run by default):
+           the same compiled with jit_compile=True.
+
+--profile traces a few steps of each mode after its timed ones and prints,
+under the table, each row's op time by op type and its share.
 
 Modes alternate for --rounds rounds, so that other jobs on a shared machine
 slow all of them alike; each round builds a fresh graph and Session. The
@@ -49,6 +56,7 @@ from absl import app, flags
 from cifar10 import data
 from cifar10 import flags as cifar10_flags
 from cifar10 import inputs
+from cifar10 import keras_peer
 from cifar10 import model
 from cifar10 import records
 from cifar10 import scoring
@@ -60,9 +68,14 @@ from tfclassic import training
 
 tf1 = tf.compat.v1
 
-MODES = ('ceiling', 'model', 'input', 'queue', 'feed', 'train', 'eval')
+MODES = ('ceiling', 'model', 'input', 'queue', 'feed', 'train', 'eval',
+         'keras', 'keras_xla')
+# The modes run by default: keras_xla compiles for minutes first.
+DEFAULT_MODES = MODES[:-1]
+# Keras runs eagerly, outside a TF1 graph.
+EAGER_MODES = ('keras', 'keras_xla')
 
-flags.DEFINE_list('modes', list(MODES),
+flags.DEFINE_list('modes', list(DEFAULT_MODES),
                   'Modes to measure, from: %s. The ceiling always runs: '
                   'ratios are taken to it.' % ', '.join(MODES))
 flags.DEFINE_integer('steps', 50, 'Timed steps per mode and round (the '
@@ -90,6 +103,7 @@ flags.DEFINE_string('json', None, 'Also write the figures, and every '
                     'timed step\'s seconds, to this file.')
 
 shared_flags.define_cadence_flags(log_frequency=0)
+shared_flags.define_profile_flags()
 cifar10_flags.define_data_flags()
 cifar10_flags.define_model_flags()
 cifar10_flags.define_input_flags()
@@ -104,7 +118,15 @@ SETTINGS_FLAGS = (
     'batch_size', 'steps', 'warmup_steps', 'rounds', 'lrn', 'precision',
     'use_fp16', 'intra_op_threads', 'inter_op_threads',
     'num_preprocess_threads', 'min_queue_fraction', 'distortions',
-    'save_summaries_steps', 'data_dir', 'variants', 'onednn_off')
+    'save_summaries_steps', 'data_dir', 'variants', 'onednn_off',
+    'profile', 'profile_steps')
+
+def _time(run_step: Callable[..., object], steps: int) -> benchmark.Timed:
+  """time_steps() with the flags' warm-up and, with --profile, traced
+  steps."""
+  return benchmark.time_steps(run_step, FLAGS.warmup_steps, steps,
+                              shared_flags.profile_steps())
+
 
 def _constant_batch() -> tuple[tf.Tensor, tf.Tensor]:
   """A fixed random batch, standardized like the real input."""
@@ -134,24 +156,21 @@ def run_ceiling(steps: int) -> list[float]:
   """The stock model on a constant batch, stock Session config."""
   train_op = _train_op(*_constant_batch(), model.ModelOptions(lrn='stock'))
   with benchmark.session(benchmark.stock_session_config()) as sess:
-    return benchmark.time_steps(lambda _: sess.run(train_op),
-                                FLAGS.warmup_steps, steps)
+    return _time(lambda _, **trace: sess.run(train_op, **trace), steps)
 
 
 def run_model(steps: int) -> list[float]:
   """The model as configured by the flags, on a constant batch."""
   train_op = _train_op(*_constant_batch(), cifar10_flags.model_options())
   with benchmark.session(cifar10_flags.session_config_from_flags()) as sess:
-    return benchmark.time_steps(lambda _: sess.run(train_op),
-                                FLAGS.warmup_steps, steps)
+    return _time(lambda _, **trace: sess.run(train_op, **trace), steps)
 
 
 def run_input(steps: int) -> list[float]:
   """The training input pipeline alone."""
   batch = tf.group(*_train_input().queue())
   with benchmark.session(cifar10_flags.session_config_from_flags()) as sess:
-    return benchmark.time_steps(lambda _: sess.run(batch),
-                                FLAGS.warmup_steps, steps)
+    return _time(lambda _, **trace: sess.run(batch, **trace), steps)
 
 
 def run_queue(steps: int) -> list[float]:
@@ -159,8 +178,7 @@ def run_queue(steps: int) -> list[float]:
   train_op = _train_op(*_train_input().queue(),
                        cifar10_flags.model_options())
   with benchmark.session(cifar10_flags.session_config_from_flags()) as sess:
-    return benchmark.time_steps(lambda _: sess.run(train_op),
-                                FLAGS.warmup_steps, steps)
+    return _time(lambda _, **trace: sess.run(train_op, **trace), steps)
 
 
 def run_feed(steps: int) -> list[float]:
@@ -168,9 +186,8 @@ def run_feed(steps: int) -> list[float]:
   graph = train_graph.build_train_graph(
       _train_input(), cifar10_flags.model_options(), feed=True)
   with benchmark.session(cifar10_flags.session_config_from_flags()) as sess:
-    return benchmark.time_steps(
-        lambda _: sess.run(graph.train_op, feed_dict=graph.feed_fn()),
-        FLAGS.warmup_steps, steps)
+    return _time(lambda _, **trace: sess.run(
+        graph.train_op, feed_dict=graph.feed_fn(), **trace), steps)
 
 
 class _StepTimer(tf1.train.SessionRunHook):
@@ -194,24 +211,39 @@ class _StepTimer(tf1.train.SessionRunHook):
     self._last = now
 
 
-def run_train(steps: int, train_dir: str) -> list[float]:
-  """cifar10.train's graph and training loop, resumed in train_dir."""
+def run_train(steps: int, train_dir: str) -> benchmark.Timed:
+  """cifar10.train's graph and training loop, resumed in train_dir; with
+  --profile, the steps after the timed ones are traced."""
   every = FLAGS.save_summaries_steps
   steps = -(-steps // every) * every
+  profile_steps = shared_flags.profile_steps()
   done = training.resume_step(train_dir) or 0
   timer = _StepTimer(FLAGS.warmup_steps)
+  timed = benchmark.Timed()
+  first_traced = done + FLAGS.warmup_steps + steps
+  tracer = benchmark.profile_hook(first_traced, profile_steps, timed)
   graph = train_graph.build_train_graph(cifar10_flags.train_input(seed=None),
                                         cifar10_flags.model_options())
   config = training.TrainConfig(
-      train_dir, max_steps=done + FLAGS.warmup_steps + steps,
+      train_dir, max_steps=first_traced + profile_steps,
       log_frequency=FLAGS.log_frequency,
       save_summaries_steps=every)
   if not training.run_training(
       graph.train_op, graph.loss, graph.examples_per_step, config,
-      hooks=[timer], session_config=cifar10_flags.session_config_from_flags()):
+      hooks=[timer, tracer],
+      session_config=cifar10_flags.session_config_from_flags()):
     # Ctrl-C ends the benchmark, not just this row.
     raise KeyboardInterrupt
-  return timer.step_seconds
+  timed.extend(timer.step_seconds[:steps])
+  return timed
+
+
+def run_keras(steps: int, jit_compile: bool = False) -> list[float]:
+  """The same network in Keras, model.fit on a tf.data pipeline."""
+  return keras_peer.time_fit(
+      data.data_files(FLAGS.data_dir, eval_data=False),
+      len(cifar10_flags.class_names()), FLAGS.batch_size, FLAGS.warmup_steps,
+      steps, jit_compile)
 
 
 def run_eval(steps: int) -> list[float]:
@@ -224,8 +256,7 @@ def run_eval(steps: int) -> list[float]:
   fetches = [graph.correct, graph.labels, graph.predictions]
   with benchmark.session(cifar10_flags.session_config_from_flags()) as sess:
     try:
-      return benchmark.time_steps(lambda _: sess.run(fetches),
-                                  FLAGS.warmup_steps, steps)
+      return _time(lambda _, **trace: sess.run(fetches, **trace), steps)
     except tf.errors.OutOfRangeError as e:
       raise errors.UserError(
           'The eval mode ran out of its %d examples: lower --steps or '
@@ -262,12 +293,14 @@ def _mode(mode: str, train_dir: str,
   """A mode to measure, run under the variant's flag overrides."""
   runners = {'ceiling': run_ceiling, 'model': run_model, 'input': run_input,
              'queue': run_queue, 'feed': run_feed, 'eval': run_eval,
-             'train': lambda steps: run_train(steps, train_dir)}
+             'train': lambda steps: run_train(steps, train_dir),
+             'keras': run_keras,
+             'keras_xla': lambda steps: run_keras(steps, jit_compile=True)}
 
   def run() -> list[float]:
     with _variant(overrides):
       return runners[mode](FLAGS.steps)
-  return run
+  return benchmark.EagerMode(run) if mode in EAGER_MODES else run
 
 
 def parse_variant(spec: str) -> dict[str, str]:
@@ -324,7 +357,9 @@ def measure(modes: list[str], variants: Optional[list[str]] = None,
   rows = [(('ceiling',), _mode('ceiling', work_dir, {}))] + [
       ((_row(mode, name),),
        _mode(mode, os.path.join(work_dir, str(index)), overrides))
-      for index, (name, overrides) in enumerate(settings_) for mode in modes]
+      for index, (name, overrides) in enumerate(settings_) for mode in modes
+      # Keras takes none of the flags a variant sets.
+      if not (name and mode in EAGER_MODES)]
   try:
     return benchmark.run_rounds(
         rows, FLAGS.rounds,
@@ -363,6 +398,8 @@ def main(argv):
         'round %d of %d done' % (r, FLAGS.rounds), flush=True))
   figures = benchmark.summarize(results, lambda _: FLAGS.batch_size)
   print(benchmark.format_table(figures))
+  if FLAGS.profile:
+    print('\n' + benchmark.format_profiles(figures))
   if FLAGS.json:
     benchmark.write_json(FLAGS.json, settings(), 'modes', figures)
 

@@ -105,15 +105,16 @@ def run_worker(cluster: cifar10_cluster.Cluster, task_index: int) -> None:
                                                    is_chief)
     config = cifar10_flags.session_config_from_flags()
     config.device_filters[:] = ['/job:ps', worker_device]
-    finished = training.run_training(
-        graph.train_op, graph.loss, graph.examples_per_step,
-        shared_flags.train_config(), hooks=hooks, log_prefix=prefix,
-        summary_op=graph.summary_op, master=server.target,
-        is_chief=is_chief, session_config=config,
-        max_wait_secs=FLAGS.connect_timeout_secs,
-        parameter_servers=cluster['ps'],
-        chief_address=None if is_chief else cluster['worker'][0],
-        nan_advice=cifar10_flags.NAN_ADVICE)
+    with cifar10_flags.in_training_evaluation(is_chief, prefix) as evaluation:
+      finished = training.run_training(
+          graph.train_op, graph.loss, graph.examples_per_step,
+          shared_flags.train_config(), hooks=hooks, log_prefix=prefix,
+          summary_op=graph.summary_op, master=server.target,
+          is_chief=is_chief, session_config=config,
+          max_wait_secs=FLAGS.connect_timeout_secs,
+          parameter_servers=cluster['ps'],
+          chief_address=None if is_chief else cluster['worker'][0],
+          evaluation=evaluation, nan_advice=cifar10_flags.NAN_ADVICE)
   if finished:
     cifar10_cluster.report_done(server, cluster, task_index, config)
     print('%sdone after %d local steps.' % (prefix, local_steps.steps),

@@ -5,7 +5,8 @@ tfclassic.flags' for training, evaluation and the Session) before
 app.run(); the functions below then turn the parsed values into the plain
 arguments library code takes. Only binaries and this module read FLAGS.
 """
-from typing import Callable, Optional
+import contextlib
+from typing import Callable, ContextManager, Optional
 
 import tensorflow as tf
 from absl import flags
@@ -13,8 +14,10 @@ from absl import flags
 from cifar10 import data
 from cifar10 import inputs
 from cifar10 import model
+from cifar10 import scoring
 from cifar10 import train_graph
 from tfclassic import errors
+from tfclassic import evaluation
 from tfclassic import flags as shared_flags
 from tfclassic import train_dir
 from tfclassic import training
@@ -57,10 +60,11 @@ def define_model_flags() -> None:
                        'Run the model in float16 (variables too).')
   flags.DEFINE_enum('lrn', 'banded', list(model.LRN_IMPLEMENTATIONS),
                     'How the two local response normalization layers are '
-                    'computed; the same function and gradient either way, '
+                    'computed; the same function and gradient every way, '
                     'so checkpoints are interchangeable. banded: the sum '
                     'over the depth window as a matrix product '
-                    '(cifar10/lrn.py), faster on CPUs. stock: tf.nn.lrn.')
+                    '(cifar10/lrn.py), faster on CPUs. banded_xla: the '
+                    'same, compiled by XLA. stock: tf.nn.lrn.')
   flags.DEFINE_enum('precision', 'fp32', ['fp32', 'bf16'],
                     'bf16: let oneDNN run the model in bfloat16 where it is '
                     'safe (grappler\'s auto mixed precision), for CPUs with '
@@ -101,12 +105,26 @@ def define_tower_flag() -> None:
                        'without GPUs they run on the CPU.', lower_bound=1)
 
 
+def define_in_training_eval_flags() -> None:
+  """Defines --eval_every_steps and --eval_dir, for training binaries."""
+  flags.DEFINE_integer('eval_every_steps', 0,
+                       'Score the moving-average weights on the whole test '
+                       'set every this many global steps, and at the end, '
+                       'in the training process, as cifar10.eval --run_once '
+                       'would (0: never). Scores go to --eval_dir and '
+                       'train_dir/evaluations.csv; a resumed run scores only '
+                       'steps not scored yet.', lower_bound=0)
+  flags.DEFINE_string('eval_dir', DEFAULT_EVAL_DIR,
+                      'Where --eval_every_steps writes its event logs.')
+
+
 def define_training_flags() -> None:
   """Defines the flags every training binary takes: data, model and input,
-  and tfclassic's training and Session flags."""
+  in-training evaluation, and tfclassic's training and Session flags."""
   define_data_flags()
   define_model_flags()
   define_input_flags()
+  define_in_training_eval_flags()
   shared_flags.define_train_flags(DEFAULT_TRAIN_DIR, MAX_STEPS)
   shared_flags.define_session_flags()
 
@@ -115,6 +133,20 @@ def session_config_from_flags() -> tf1.ConfigProto:
   """The Session config of the Session flags and --precision."""
   return shared_flags.session_config_from_flags(
       bf16=FLAGS.precision == 'bf16')
+
+
+def in_training_evaluation(
+    is_chief: bool = True, log_prefix: str = ''
+) -> ContextManager[Optional[evaluation.InTrainingEvaluation]]:
+  """The evaluation --eval_every_steps asks of a training binary (None
+  without it, and for workers other than the chief), logging with
+  log_prefix."""
+  if not (FLAGS.eval_every_steps and is_chief):
+    return contextlib.nullcontext()
+  return scoring.in_training_evaluation(
+      FLAGS.data_dir, FLAGS.eval_dir, FLAGS.eval_every_steps,
+      FLAGS.batch_size, model_options(), session_config_from_flags(),
+      log_prefix)
 
 
 def train_from_flags(build_graph: Callable[[], train_graph.TrainGraph]
@@ -129,13 +161,14 @@ def train_from_flags(build_graph: Callable[[], train_graph.TrainGraph]
   with errors.exit_on_error():
     data.maybe_download_and_extract(FLAGS.data_dir, FLAGS.data_url)
     with train_dir.prepare_train_dir(FLAGS.train_dir, FLAGS.fresh), (
-        tf.Graph().as_default()):
+        in_training_evaluation()) as evaluation, tf.Graph().as_default():
       graph = build_graph()
       training.run_training(
           graph.train_op, graph.loss, graph.examples_per_step,
           shared_flags.train_config(), feed_fn=graph.feed_fn,
           summary_op=graph.summary_op,
-          session_config=session_config_from_flags(), nan_advice=NAN_ADVICE)
+          session_config=session_config_from_flags(), evaluation=evaluation,
+          nan_advice=NAN_ADVICE)
 
 
 def model_options() -> model.ModelOptions:

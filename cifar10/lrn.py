@@ -13,11 +13,17 @@ ones, and so is the gradient's windowed sum, because the band is symmetric:
   dx = g * n^-beta - 2 * alpha * beta * x * ((g * y / n) @ band)
 
 n^-beta is computed without tf.pow, which is slow on CPUs: for the
-tutorial's beta of 0.75 it is rsqrt(n * sqrt(n)). docs/performance.md
-compares the two implementations in the whole model (--lrn).
+tutorial's beta of 0.75 it is rsqrt(n * sqrt(n)). With xla=True the same
+ops, forward and gradient, are compiled by XLA (jit_scope), which fuses the
+elementwise passes over the activations. docs/performance.md compares the
+implementations in the whole model (--lrn).
 """
+import contextlib
+
 import numpy as np
 import tensorflow as tf
+
+tf1 = tf.compat.v1
 
 
 def _band(depth: int, depth_radius: int) -> tf.Tensor:
@@ -41,7 +47,8 @@ def _negative_power(n: tf.Tensor, beta: float) -> tf.Tensor:
 def local_response_normalization(x: tf.Tensor, depth_radius: int = 5,
                                  bias: float = 1.0, alpha: float = 1.0,
                                  beta: float = 0.5,
-                                 name: str | None = None) -> tf.Tensor:
+                                 name: str | None = None,
+                                 xla: bool = False) -> tf.Tensor:
   """The same function as tf.nn.lrn, and the same gradient, to float rounding.
 
   Args:
@@ -53,6 +60,7 @@ def local_response_normalization(x: tf.Tensor, depth_radius: int = 5,
     alpha: scale of the sum of squares.
     beta: exponent.
     name: name scope of the ops.
+    xla: compile the forward and the gradient ops with XLA (graph mode).
 
   Returns:
     A tensor like x.
@@ -66,20 +74,27 @@ def local_response_normalization(x: tf.Tensor, depth_radius: int = 5,
     band = _band(depth, depth_radius)
     out_dtype = x.dtype
 
+    def compiled():
+      return (tf1.xla.experimental.jit_scope(compile_ops=True) if xla
+              else contextlib.nullcontext())
+
     @tf.custom_gradient
     def lrn(x):
-      shape = tf.shape(x)
-      rows = tf.reshape(tf.cast(x, tf.float32), [-1, depth])
-      n = bias + alpha * tf.matmul(tf.square(rows), band)
-      scale = _negative_power(n, beta)
-      y = rows * scale
+      with compiled():
+        shape = tf.shape(x)
+        rows = tf.reshape(tf.cast(x, tf.float32), [-1, depth])
+        n = bias + alpha * tf.matmul(tf.square(rows), band)
+        scale = _negative_power(n, beta)
+        y = rows * scale
+        out = tf.cast(tf.reshape(y, shape), out_dtype)
 
       def grad(dy):
-        dy_rows = tf.reshape(tf.cast(dy, tf.float32), [-1, depth])
-        spread = tf.matmul(dy_rows * y / n, band)
-        dx = dy_rows * scale - (2.0 * alpha * beta) * rows * spread
-        return tf.cast(tf.reshape(dx, shape), out_dtype)
+        with compiled():
+          dy_rows = tf.reshape(tf.cast(dy, tf.float32), [-1, depth])
+          spread = tf.matmul(dy_rows * y / n, band)
+          dx = dy_rows * scale - (2.0 * alpha * beta) * rows * spread
+          return tf.cast(tf.reshape(dx, shape), out_dtype)
 
-      return tf.cast(tf.reshape(y, shape), out_dtype), grad
+      return out, grad
 
     return lrn(x)

@@ -32,6 +32,7 @@ MOVING_AVERAGE_DECAY = 0.9999     # Decay of the weights' moving average.
 NUM_EPOCHS_PER_DECAY = 350.0      # Epochs after which the learning rate decays.
 LEARNING_RATE_DECAY_FACTOR = 0.1  # Learning rate decay factor.
 INITIAL_LEARNING_RATE = 0.1       # Initial learning rate.
+WEIGHT_DECAY = 0.004              # L2 decay of local3's and local4's weights.
 LOSS_AVERAGE_DECAY = 0.9          # Decay of the logged losses' moving average.
 
 # Ops of model replicas are created under name scopes 'tower_0', 'tower_1', ..
@@ -46,10 +47,11 @@ LRN_BIAS = 1.0
 LRN_ALPHA = 0.001 / 9.0
 LRN_BETA = 0.75
 
-# How the LRN layers are computed; the same function and gradient either
+# How the LRN layers are computed; the same function and gradient every
 # way, so checkpoints are interchangeable. 'banded' (cifar10/lrn.py) is the
-# faster on CPUs (docs/performance.md), 'stock' is tf.nn.lrn.
-LRN_IMPLEMENTATIONS = ('banded', 'stock')
+# faster on CPUs (docs/performance.md), 'banded_xla' the same compiled by
+# XLA, 'stock' is tf.nn.lrn.
+LRN_IMPLEMENTATIONS = ('banded', 'stock', 'banded_xla')
 
 
 @dataclasses.dataclass(frozen=True)
@@ -125,10 +127,12 @@ def _max_pool(x: tf.Tensor, name: str) -> tf.Tensor:
 
 
 def _lrn(x: tf.Tensor, name: str, implementation: str) -> tf.Tensor:
-  lrn = (tf.nn.lrn if implementation == 'stock' else
-         cifar10_lrn.local_response_normalization)
-  return lrn(x, LRN_DEPTH_RADIUS, bias=LRN_BIAS, alpha=LRN_ALPHA,
-             beta=LRN_BETA, name=name)
+  if implementation == 'stock':
+    return tf.nn.lrn(x, LRN_DEPTH_RADIUS, bias=LRN_BIAS, alpha=LRN_ALPHA,
+                     beta=LRN_BETA, name=name)
+  return cifar10_lrn.local_response_normalization(
+      x, LRN_DEPTH_RADIUS, bias=LRN_BIAS, alpha=LRN_ALPHA, beta=LRN_BETA,
+      name=name, xla=implementation == 'banded_xla')
 
 
 def _local(x: tf.Tensor, scope_name: str, units: int, stddev: float,
@@ -178,8 +182,10 @@ def inference(images: tf.Tensor, num_classes: int = NUM_CLASSES,
   norm2 = _lrn(conv2, 'norm2', lrn)
   pool2 = _max_pool(norm2, 'pool2')
   flat = tf.reshape(pool2, [-1, math.prod(pool2.shape.as_list()[1:])])
-  local3 = _local(flat, 'local3', 384, stddev=0.04, wd=0.004, bias=0.1)
-  local4 = _local(local3, 'local4', 192, stddev=0.04, wd=0.004, bias=0.1)
+  local3 = _local(flat, 'local3', 384, stddev=0.04, wd=WEIGHT_DECAY,
+                  bias=0.1)
+  local4 = _local(local3, 'local4', 192, stddev=0.04, wd=WEIGHT_DECAY,
+                  bias=0.1)
   return _local(local4, 'softmax_linear', num_classes, stddev=1 / 192.0,
                 wd=None, bias=0.0, relu=False)
 

@@ -5,10 +5,11 @@ num_examples records: precision @ 1, each class's precision and recall, and
 the confusion matrix, printed and written as summaries at the checkpoint's
 global step.
 """
+import contextlib
 import dataclasses
 import datetime
 import time
-from typing import Optional
+from typing import Iterator, Optional
 
 import numpy as np
 import tensorflow as tf
@@ -19,7 +20,9 @@ from cifar10 import metrics
 from cifar10 import model
 from cifar10 import serving
 from tfclassic import checkpoints
+from tfclassic import evaluation
 from tfclassic import session
+from tfclassic import summaries
 
 tf1 = tf.compat.v1
 
@@ -142,7 +145,8 @@ def _summary(graph_summaries: bytes, precision: float,
 def eval_once(graph: EvalGraph, checkpoint: str, num_examples: int,
               summary_writer: tf1.summary.FileWriter,
               confusion_table: bool = False,
-              session_config: Optional[tf1.ConfigProto] = None) -> float:
+              session_config: Optional[tf1.ConfigProto] = None,
+              label: str = '', log_prefix: str = '') -> float:
   """Scores one checkpoint on the first num_examples examples.
 
   Prints precision @ 1 and each class's recall (the whole confusion table
@@ -156,6 +160,8 @@ def eval_once(graph: EvalGraph, checkpoint: str, num_examples: int,
     summary_writer: where the summaries go.
     confusion_table: print the whole confusion matrix.
     session_config: of the Session; default tfclassic's.
+    label: put before `precision @ 1` in the log line, e.g. 'step 2000, '.
+    log_prefix: put before each line printed (e.g. a worker's name).
 
   Returns:
     Precision @ 1.
@@ -175,13 +181,65 @@ def eval_once(graph: EvalGraph, checkpoint: str, num_examples: int,
     confusion_png = sess.run(graph.png, {
         graph.png_input: metrics.confusion_image(confusion)})
   precision = true_count / len(labels)
-  print('%s: precision @ 1 = %.3f' % (datetime.datetime.now(), precision),
-        flush=True)
-  print(metrics.format_table(confusion, graph.class_names) if confusion_table
-        else metrics.format_recall_line(confusion, graph.class_names),
+  print('%s%s: %sprecision @ 1 = %.3f' % (log_prefix, datetime.datetime.now(),
+                                          label, precision), flush=True)
+  print(log_prefix + (
+      metrics.format_table(confusion, graph.class_names) if confusion_table
+      else metrics.format_recall_line(confusion, graph.class_names)),
         flush=True)
   summary_writer.add_summary(
       _summary(graph_summaries, precision, confusion, graph.class_names,
                confusion_png), global_step)
   summary_writer.flush()
   return precision
+
+
+@contextlib.contextmanager
+def in_training_evaluation(
+    data_dir: str, eval_dir: str, every_steps: int,
+    batch_size: int = model.BATCH_SIZE,
+    options: model.ModelOptions = model.ModelOptions(),
+    session_config: Optional[tf1.ConfigProto] = None,
+    log_prefix: str = ''
+) -> Iterator[evaluation.InTrainingEvaluation]:
+  """Training's own evaluation (--eval_every_steps): cifar10.eval --run_once
+  on the whole test set, in the training process.
+
+  The eval graph is built here, in a graph of its own, so missing test data
+  stops training before its first step; its summaries go to eval_dir, as
+  cifar10.eval's do.
+
+  Args:
+    data_dir: the records; the test file is scored.
+    eval_dir: where the evaluation's event files go.
+    every_steps: global steps between evaluations.
+    batch_size: examples per evaluation batch.
+    options: how the model is computed.
+    session_config: of the evaluation's Sessions.
+    log_prefix: put before each line printed (e.g. 'worker 0: ').
+
+  Yields:
+    What run_training's `evaluation` takes.
+
+  Raises:
+    DataError: the test file is missing or malformed.
+  """
+  tf.io.gfile.makedirs(eval_dir)
+  eval_tf_graph = tf.Graph()
+  with eval_tf_graph.as_default():
+    graph = build_eval_graph(data_dir, True, batch_size, options)
+    writer = summaries.file_writer(eval_dir, eval_tf_graph)
+
+  def evaluate(checkpoint: str) -> dict[str, float]:
+    with eval_tf_graph.as_default():
+      precision = eval_once(
+          graph, checkpoint, graph.num_records, writer,
+          session_config=session_config,
+          label='step %d, ' % checkpoints.checkpoint_step_from_name(
+              checkpoint), log_prefix=log_prefix)
+    return {'precision_at_1': precision, 'examples': graph.num_records}
+
+  try:
+    yield evaluation.InTrainingEvaluation(every_steps, evaluate)
+  finally:
+    writer.close()

@@ -30,6 +30,7 @@ means. Peak RSS is the process's resident high-water mark while the mode
 ran, including what earlier modes left allocated.
 """
 
+import functools
 import os
 import shutil
 import tempfile
@@ -56,7 +57,7 @@ MODES = ('ceiling', 'model', 'feed', 'queue', 'input', 'train')
 DEFAULT_MODELS = ('softmax', 'deep')
 SETTINGS_FLAGS = ('models', 'modes', 'batch_size', 'steps', 'warmup_steps',
                   'rounds', 'log_frequency', 'save_summaries_steps',
-                  'validation_size', 'data_dir')
+                  'validation_size', 'data_dir', 'profile', 'profile_steps')
 
 mnist_flags.define_data_flags()
 flags.DEFINE_list('models', list(DEFAULT_MODELS),
@@ -80,6 +81,7 @@ flags.DEFINE_integer('validation_size', mnist_input.VALIDATION_SIZE,
                      'Training examples held out, as mnist.train '
                      '--validation_size: the feed and train modes batch the '
                      'rest.')
+shared_flags.define_profile_flags()
 flags.DEFINE_string('json', None, 'Also write the figures, and every '
                     'timed step\'s seconds, to this file.')
 flags.adopt_module_key_flags(mnist_flags)
@@ -134,8 +136,10 @@ class _Bench:
     """
     step = steps.TutorialStep(self._graph(inputs), self.name, 0, next_batch)
     with benchmark.session(config or self._config) as sess:
-      return benchmark.time_steps(lambda _: step.run(sess, sess.run),
-                                  FLAGS.warmup_steps, FLAGS.steps)
+      return benchmark.time_steps(
+          lambda _, **trace: step.run(sess, functools.partial(sess.run,
+                                                              **trace)),
+          FLAGS.warmup_steps, FLAGS.steps, shared_flags.profile_steps())
 
   def run_ceiling(self) -> List[float]:
     return self._time_steps(self._constant_batch(),
@@ -153,8 +157,9 @@ class _Bench:
   def run_input(self) -> List[float]:
     batch = tf.group(*self._queued_batch())
     with benchmark.session(self._config) as sess:
-      return benchmark.time_steps(lambda _: sess.run(batch),
-                                  FLAGS.warmup_steps, FLAGS.steps)
+      return benchmark.time_steps(
+          lambda _, **trace: sess.run(batch, **trace), FLAGS.warmup_steps,
+          FLAGS.steps, shared_flags.profile_steps())
 
   def run_train(self) -> List[float]:
     """mnist.train's loop on the feed input, resumed in the train_dir."""
@@ -167,6 +172,10 @@ class _Bench:
     step = steps.TutorialStep(graph, self.name, FLAGS.log_frequency,
                               self._next_batch())
     seconds = []
+    first_traced = done + FLAGS.warmup_steps + timed
+    traced = benchmark.Timed()
+    tracer = benchmark.profile_hook(first_traced, shared_flags.profile_steps(),
+                                    traced)
 
     def timed_step(step_context: tf1.train.MonitoredSession.StepContext
                    ) -> None:
@@ -176,13 +185,14 @@ class _Bench:
 
     if not training.run_training(
         graph.train_op, graph.loss, self.batch_size, training.TrainConfig(
-            self._train_dir, done + FLAGS.warmup_steps + timed,
+            self._train_dir, first_traced + shared_flags.profile_steps(),
             log_frequency=FLAGS.log_frequency,
             save_summaries_steps=FLAGS.save_summaries_steps),
-        step_fn=timed_step, session_config=self._config):
+        step_fn=timed_step, hooks=[tracer], session_config=self._config):
       # Ctrl-C ends the benchmark, not just this row.
       raise KeyboardInterrupt
-    return seconds[FLAGS.warmup_steps:]
+    traced.extend(seconds[FLAGS.warmup_steps:FLAGS.warmup_steps + timed])
+    return traced
 
 
 def measure(models: List[str], modes: List[str],
@@ -240,6 +250,8 @@ def main(argv):
         f'round {r} of {FLAGS.rounds} done', flush=True))
     figures = benchmark.summarize(results, lambda key: _batch_size(key[0]))
     print(benchmark.format_table(figures, ('model', 'mode')))
+    if FLAGS.profile:
+      print('\n' + benchmark.format_profiles(figures))
     if FLAGS.json:
       benchmark.write_json(FLAGS.json, settings(), 'models', figures)
 

@@ -10,6 +10,12 @@ already counts the examples of all workers).
       --counts=1,2
   python scripts/compare_speed.py workers --data_dir=/tmp/cifar10_data \
       --counts=1,2
+  python scripts/compare_speed.py towers --data_dir=/tmp/cifar10_data \
+      --counts=1,2 --split_batch
+
+--split_batch is the tutorial's exercise: the same --batch_size examples a
+step, split among the towers (2 towers of 64 against one of 128), with one
+tower run as cifar10.train itself.
 """
 import argparse
 import os
@@ -26,11 +32,15 @@ SPEED = re.compile(r'^(?:\[worker0\] worker 0: )?\S+ \S+: step \d+, '
 
 def command(kind: str, count: int, train_dir: str,
             args: argparse.Namespace) -> list[str]:
+  batch_size = args.batch_size // count if args.split_batch else (
+      args.batch_size)
   train_flags = ['--data_dir=%s' % args.data_dir, '--train_dir=%s' % train_dir,
                  '--max_steps=%d' % args.steps,
-                 '--batch_size=%d' % args.batch_size,
+                 '--batch_size=%d' % batch_size,
                  '--min_queue_fraction=0.05',
                  '--save_summaries_steps=%d' % args.steps]
+  if kind == 'towers' and count == 1 and args.split_batch:
+    return [sys.executable, '-m', 'cifar10.train'] + train_flags
   if kind == 'towers':
     return [sys.executable, '-m', 'cifar10.multi_gpu_train',
             '--num_gpus=%d' % count] + train_flags
@@ -59,6 +69,9 @@ def main() -> None:
   parser.add_argument('--steps', type=int, default=200)
   parser.add_argument('--batch_size', type=int, default=128)
   parser.add_argument('--rounds', type=int, default=3)
+  parser.add_argument('--split_batch', action='store_true',
+                      help='towers: split --batch_size among the towers, '
+                      'and run one tower as cifar10.train')
   args = parser.parse_args()
   counts = [int(c) for c in args.counts.split(',')]
   speeds = {n: [] for n in counts}

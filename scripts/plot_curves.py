@@ -16,7 +16,8 @@ When a run resumed from an earlier checkpoint, the later values logged for a
 step replace the earlier ones, as TensorBoard shows them.
 
 Other programs can draw their own curves with plot_curves(), which takes
-plain (steps, values) series, and read event files with read_scalars().
+plain (steps, values) series, and read event files with read_scalars() (or
+read_timed_scalars(), which keeps each value's wall time).
 """
 import argparse
 import csv
@@ -56,15 +57,32 @@ def read_scalars(logdir: str) -> dict[str, Series]:
   """
   latest = {}  # tag -> {step: (wall_time, value)}
   for path in glob.glob(os.path.join(logdir, 'events.out.tfevents.*')):
-    for event in tf.compat.v1.train.summary_iterator(path):
-      for value in event.summary.value:
-        if value.WhichOneof('value') != 'simple_value':
-          continue
-        steps = latest.setdefault(value.tag, {})
-        if event.step not in steps or steps[event.step][0] <= event.wall_time:
-          steps[event.step] = (event.wall_time, value.simple_value)
+    for tag, series in read_timed_scalars(path).items():
+      steps = latest.setdefault(tag, {})
+      for step, wall_time, value in zip(*series):
+        if step not in steps or steps[step][0] <= wall_time:
+          steps[step] = (wall_time, value)
   return {tag: (sorted(steps), [steps[s][1] for s in sorted(steps)])
           for tag, steps in latest.items()}
+
+
+def read_timed_scalars(path: str
+                       ) -> dict[str, tuple[list[int], list[float], list[float]]]:
+  """The scalars of one event file: {tag: (steps, wall times, values)} in
+  the order written. A file cut short by a killed run is read up to where it
+  breaks off."""
+  timed = {}
+  try:
+    for event in tf.compat.v1.train.summary_iterator(path):
+      for value in event.summary.value:
+        if value.WhichOneof('value') == 'simple_value':
+          steps, times, values = timed.setdefault(value.tag, ([], [], []))
+          steps.append(event.step)
+          times.append(event.wall_time)
+          values.append(value.simple_value)
+  except tf.errors.DataLossError:
+    pass
+  return timed
 
 
 def plot_curves(panels: Mapping[str, Mapping[str, Series]], output: str,

@@ -585,6 +585,26 @@ def check_benchmark_row(figures: dict, ceiling_seconds: list[float],
 STOP_SECS = 10
 
 
+PROFILE_HEADER = re.compile(r'^(\S.*) \((\d+) traced steps; step '
+                            r'(\d+\.\d\d) ms\):$')
+PROFILE_LINE = re.compile(r'^  (\S.*?) +(\d+\.\d\d) ms +(\d+\.\d)%$')
+
+
+def profile_section(stdout: str) -> dict[str, list[tuple[str, float, float]]]:
+  """A benchmark's --profile section: row -> [(op type, ms per step,
+  share %)], the "(N other op types)" line included."""
+  profiles, row = {}, None
+  for line in stdout.splitlines():
+    header = PROFILE_HEADER.match(line)
+    if header:
+      row = header.group(1)
+      profiles[row] = []
+    elif row and PROFILE_LINE.match(line):
+      kind, ms, share = PROFILE_LINE.match(line).groups()
+      profiles[row].append((kind, float(ms), float(share)))
+  return profiles
+
+
 def interrupt_cleanly(module: str, *args: str, pattern: str) -> str:
   """interrupt_when() with SIGINT, asserting that the run then ended as a
   Ctrl-C'd binary must: status 0 or 130, within STOP_SECS, no traceback.

@@ -8,11 +8,12 @@ import statistics
 
 import pytest
 
-from conftest import run_module
+from conftest import profile_section, run_module
 
 # The modes in the order the table lists them. (A binary defines its flags
 # when imported, so the tests run it in its own process.)
-MODES = ['ceiling', 'model', 'input', 'queue', 'feed', 'train', 'eval']
+MODES = ['ceiling', 'model', 'input', 'queue', 'feed', 'train', 'eval',
+         'keras']
 COLUMNS = ['mode', 'ms/step', 'examples/sec', 'x ceiling', 'mean ms',
            'mean x ceiling', 'steps', 'peak RSS MB']
 
@@ -26,13 +27,17 @@ def _table(stdout: str) -> list[list[str]]:
   lines = stdout.splitlines()
   header = next(i for i, line in enumerate(lines) if line.startswith('mode'))
   assert re.split(r'\s{2,}', lines[header].strip()) == COLUMNS
-  return [re.split(r'\s{2,}', line.strip()) for line in lines[header + 1:]]
+  end = lines.index('', header) if '' in lines[header:] else len(lines)
+  return [re.split(r'\s{2,}', line.strip()) for line in lines[header + 1:end]]
+
+
 
 
 def test_every_mode_runs_and_is_reported(cifar_data, tmp_path):
   figures_path = tmp_path / 'figures.json'
   result = run_module('cifar10.benchmark', '--data_dir=%s' % cifar_data,
-                      *QUICK_FLAGS, '--json=%s' % figures_path, timeout=120)
+                      *QUICK_FLAGS, '--json=%s' % figures_path, '--profile',
+                      '--profile_steps=1', timeout=180)
   rows = _table(result.stdout)
   # By default the ceiling runs again in a child process with oneDNN off.
   assert [row[0] for row in rows] == MODES + ['ceiling [oneDNN off]']
@@ -62,6 +67,21 @@ def test_every_mode_runs_and_is_reported(cifar_data, tmp_path):
         '%.2f' % f['ratio_to_ceiling'], '%.2f' % f['mean_ms_per_step'],
         '%.2f' % f['mean_ratio_to_ceiling'], '2',
         '%.0f' % f['peak_rss_mb']], mode
+  # --profile: every row but Keras's traced one step; each row's shares of
+  # its op time add up, and the JSON holds the same op times.
+  profiles = profile_section(result.stdout)
+  assert list(profiles) == [m for m in MODES if m != 'keras'] + [
+      'ceiling [oneDNN off]']
+  for row, lines in profiles.items():
+    f = figures['modes'][row]
+    assert f['profiled_steps'] == 1
+    assert sum(share for _, _, share in lines) == pytest.approx(100, abs=1)
+    top = max(f['op_seconds'].items(), key=lambda kv: kv[1])
+    assert lines[0][:2] == (top[0], round(1000 * top[1], 2)), row
+  assert figures['modes']['keras']['profiled_steps'] == 0
+  # The model's own ops are among those traced.
+  assert any('Conv2D' in kind for kind, _, _ in profiles['train'])
+  assert any('LRN' in kind for kind, _, _ in profiles['ceiling'])
 
 
 def test_variants_add_rows(cifar_data):

@@ -14,8 +14,10 @@ import pytest
 from cifar10 import cluster as cifar10_cluster
 from conftest import (CIFAR10_SEED_FLAG, PROJECT_ROOT, QUICK_TRAIN_FLAGS,
                       assert_eval_matches_numpy, checkpoint_steps, free_ports,
-                      latest_step, module_env, run_module, start_module)
+                      latest_step, module_env, numpy_precision, run_module,
+                      start_module)
 from tfclassic import errors
+from tfclassic import evaluation
 
 STEP = re.compile(r'^worker (\d): \S+ \S+: step (\d+), ', re.M)
 DONE = re.compile(r'worker (\d): done after (\d+) local steps\.$', re.M)
@@ -49,7 +51,8 @@ def test_local_cluster_trains_to_max_steps_and_every_process_exits(
   # steps (seen once in sync mode); these tests are about the processes.
   flags_ = ['--data_dir=%s' % cifar_data, '--train_dir=%s' % train_dir,
             '--max_steps=%d' % MAX_STEPS, *QUICK_TRAIN_FLAGS,
-            ASYNC_STABLE_BATCH, CIFAR10_SEED_FLAG, '--sync_replicas']
+            ASYNC_STABLE_BATCH, CIFAR10_SEED_FLAG, '--sync_replicas',
+            '--eval_every_steps=1000', '--eval_dir=%s' % (tmp_path / 'eval')]
   result = subprocess.run(
       [sys.executable, 'scripts/local_cluster.py', '--ps=1', '--workers=2',
        '--', *flags_], cwd=PROJECT_ROOT, env=module_env(),
@@ -73,6 +76,16 @@ def test_local_cluster_trains_to_max_steps_and_every_process_exits(
   # only adds to them.
   assert total >= 2 * MAX_STEPS, local_steps
   assert_eval_matches_numpy(cifar_data, train_dir, 60)
+  # The chief alone scored the last checkpoint, in its own process.
+  [record] = evaluation.read_records(str(train_dir))
+  assert (record['global_step'], record['examples']) == (
+      checkpoint_steps(train_dir)[-1], 60)
+  assert record['precision_at_1'] == pytest.approx(numpy_precision(
+      train_dir / ('model.ckpt-%d' % record['global_step']), cifar_data, 60))
+  assert len(re.findall(r'\[worker0\] worker 0: \S+ \S+: step \d+, '
+                        r'precision @ 1 = ', out)) == 1
+  assert 'precision @ 1' not in ''.join(
+      line for line in out.splitlines(True) if line.startswith('[worker1]'))
 
 
 class Cluster:

@@ -20,11 +20,11 @@ def _value_and_gradient(fn, x, upstream, **params):
     return sess.run([y, dx])
 
 
-def _check(x, params, rtol, atol):
+def _check(x, params, rtol, atol, xla=False):
   upstream = np.random.default_rng(1).normal(size=x.shape).astype(x.dtype)
   want_y, want_dx = _value_and_gradient(tf.nn.lrn, x, upstream, **params)
   got_y, got_dx = _value_and_gradient(lrn.local_response_normalization, x,
-                                      upstream, **params)
+                                      upstream, xla=xla, **params)
   assert got_y.dtype == got_dx.dtype == x.dtype
   np.testing.assert_allclose(got_y, want_y, rtol=rtol, atol=atol)
   scale = np.abs(want_dx).max()
@@ -47,11 +47,24 @@ def test_matches_tf_nn_lrn_and_its_gradient(params):
   _check(x, params, rtol=1e-5, atol=1e-6)
 
 
-def test_matches_on_the_model_shape_with_relu_inputs():
+@pytest.mark.parametrize('xla', [False, True])
+def test_matches_on_the_model_shape_with_relu_inputs(xla):
   x = np.random.default_rng(2).normal(0, 10, (8, 12, 12, 64))
   x = np.maximum(x, 0).astype(np.float32)
   _check(x, dict(depth_radius=4, bias=1.0, alpha=0.001 / 9.0, beta=0.75),
-         rtol=1e-5, atol=1e-6)
+         rtol=1e-5, atol=1e-6, xla=xla)
+
+
+def test_xla_compiles_the_forward_and_the_gradient():
+  with tf.Graph().as_default():
+    x = tf1.placeholder(tf.float32, [2, 3, 3, 8])
+    y = lrn.local_response_normalization(x, xla=True)
+    dx, = tf.gradients(y, x)
+    names = [op.name for op in tf1.get_default_graph().get_operations()
+             if '_XlaCompile' in op.node_def.attr and
+             op.get_attr('_XlaCompile')]
+  assert any(name.startswith('lrn/') and 'MatMul' in name for name in names)
+  assert any('gradients' in name and 'MatMul' in name for name in names)
 
 
 def test_float16_matches_within_half_precision():

@@ -1,4 +1,5 @@
 """cifar10.towers and cifar10.multi_gpu_train, on a machine without GPUs."""
+import json
 import re
 
 import numpy as np
@@ -7,9 +8,10 @@ import tensorflow as tf
 
 from cifar10 import model
 from cifar10 import towers
+from tfclassic import evaluation
 from conftest import (CIFAR10_SEED_FLAG, QUICK_TRAIN_FLAGS,
                       assert_eval_matches_numpy, checkpoint_steps,
-                      learnable_examples, run_module)
+                      learnable_examples, numpy_precision, run_module)
 from numpy_model import eval_preprocess
 
 tf1 = tf.compat.v1
@@ -135,10 +137,25 @@ def test_multi_gpu_train_runs_without_gpus_and_eval_scores_it(
           'placement).') in result.stdout
   assert [int(s) for s, _ in LOG_LINE.findall(result.stdout)] == [5, 10]
   assert checkpoint_steps(tmp_path)[-1] == 12
-  result = run_module('cifar10.multi_gpu_train', '--max_steps=17', *args)
+  result = run_module('cifar10.multi_gpu_train', '--max_steps=17',
+                      '--trace_steps=14', '--eval_every_steps=100',
+                      '--eval_dir=%s' % (tmp_path / 'eval'), *args)
   assert 'Resuming from %s/model.ckpt-12' % tmp_path in result.stdout
   assert [int(s) for s, _ in LOG_LINE.findall(result.stdout)] == [15]
   assert checkpoint_steps(tmp_path)[-1] == 17
+  # The trace of step 14 holds both towers' ops.
+  assert sorted(p.name for p in tmp_path.glob('timeline-*')) == [
+      'timeline-14.json']
+  events = json.loads((tmp_path / 'timeline-14.json').read_text())[
+      'traceEvents']
+  names = {e['args']['name'] for e in events if e['ph'] == 'X'}
+  for tower in ('tower_0/', 'tower_1/'):
+    assert any(n.startswith(tower + 'conv1/') for n in names), tower
+  # Scored at the end only (17 < 100), on all 60 test records.
+  [record] = evaluation.read_records(str(tmp_path))
+  assert (record['global_step'], record['examples']) == (17, 60)
+  assert record['precision_at_1'] == pytest.approx(
+      numpy_precision(tmp_path / 'model.ckpt-17', cifar_data, 60))
   # The towers' checkpoint is the single-device model's: scored as numpy
   # scores its moving-average weights.
   assert_eval_matches_numpy(cifar_data, tmp_path, 60)

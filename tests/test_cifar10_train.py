@@ -1,5 +1,6 @@
 """cifar10.train: the binary as users run it, resume, feed input, Ctrl-C and
 NaN handling."""
+import json
 import re
 import signal
 import shutil
@@ -10,8 +11,9 @@ import tensorflow as tf
 from conftest import (CIFAR10_SEED_FLAG, QUICK_TRAIN_FLAGS, SHORT_RUN_STEPS,
                       assert_stopped_by_a_full_disk, checkpoint_steps,
                       damage_checkpoint, interrupt_when, latest_step,
-                      run_module, summary_tags)
+                      read_scalars, run_module, summary_tags)
 from tfclassic import errors
+from tfclassic import evaluation
 from tfclassic import training
 
 tf1 = tf.compat.v1
@@ -160,3 +162,62 @@ def test_a_full_disk_while_saving_is_one_paragraph_and_then_resumes(
   resumed = run_module('cifar10.train', *args)
   assert 'Resuming from %s/model.ckpt-0.' % train_dir in resumed.stdout
   assert latest_step(train_dir) == 5
+
+
+PRECISION_LINE = re.compile(r'^\d{4}-\d\d-\d\d [\d:.]+: step (\d+), '
+                            r'precision @ 1 = (\d\.\d{3})$', re.M)
+
+
+def test_in_training_evaluation_scores_as_eval_does_and_resumes(
+    cifar_data, tmp_path):
+  train_dir, eval_dir = tmp_path / 'train', tmp_path / 'eval'
+  args = ['--eval_every_steps=3', '--eval_dir=%s' % eval_dir]
+  first = train(cifar_data, train_dir, '--max_steps=7', *args)
+  # Every 3 steps, and at the end although 7 is not a multiple of 3.
+  assert [int(s) for s, _ in PRECISION_LINE.findall(first.stdout)] == [
+      3, 6, 7]
+  records = evaluation.read_records(str(train_dir))
+  assert [r['global_step'] for r in records] == [3, 6, 7]
+  # The whole test file, exactly: 60 records in batches of 32.
+  assert {r['examples'] for r in records} == {60}
+  in_training = read_scalars(eval_dir)['Precision @ 1']
+  assert [step for step, _ in in_training] == [3, 6, 7]
+  assert [round(r['precision_at_1'], 6) for r in records] == [
+      round(p, 6) for _, p in in_training]
+
+  separate_dir = tmp_path / 'separate_eval'
+  run_module('cifar10.eval', '--data_dir=%s' % cifar_data,
+             '--checkpoint_dir=%s' % train_dir,
+             '--eval_dir=%s' % separate_dir, '--run_once', '--batch_size=32')
+  separate = read_scalars(separate_dir)['Precision @ 1']
+  assert separate == [in_training[-1]]
+  assert round(separate[0][1] * 60) == round(records[-1]['precision_at_1']
+                                              * 60)
+
+  resumed = train(cifar_data, train_dir, '--max_steps=9', *args)
+  assert 'Resuming from' in resumed.stdout
+  assert [int(s) for s, _ in PRECISION_LINE.findall(resumed.stdout)] == [9]
+  assert [r['global_step'] for r in evaluation.read_records(
+      str(train_dir))] == [3, 6, 7, 9]
+  again = train(cifar_data, train_dir, '--max_steps=9', *args)
+  assert 'nothing to do' in again.stdout
+  assert not PRECISION_LINE.search(again.stdout)
+
+
+def test_trace_steps_write_a_chrome_trace_of_those_steps_only(
+    cifar_data, tmp_path, short_run):
+  result = train(cifar_data, tmp_path, '--max_steps=4', '--trace_steps=2,99')
+  assert sorted(p.name for p in tmp_path.glob('timeline-*')) == [
+      'timeline-2.json']
+  assert ('Wrote the trace of step 2 to %s/timeline-2.json' % tmp_path
+          in result.stdout)
+  events = json.loads((tmp_path / 'timeline-2.json').read_text())[
+      'traceEvents']
+  ops = [e for e in events if e['ph'] == 'X']
+  assert all(e['dur'] >= 0 and e['ts'] > 0 for e in ops)
+  for layer in ('conv1/', 'conv2/', 'local3/', 'local4/', 'softmax_linear/'):
+    assert any(e['args']['name'].startswith(layer) for e in ops), layer
+  # The gradients and the update ran in the traced step.
+  assert any('ApplyGradientDescent' in e['args']['op'] for e in ops)
+  # Runs without --trace_steps write none.
+  assert not list(short_run.train_dir.glob('timeline-*'))

@@ -8,7 +8,8 @@ import re
 
 import pytest
 
-from conftest import check_benchmark_row, run_module, write_mnist_dataset
+from conftest import (check_benchmark_row, profile_section, run_module,
+                      write_mnist_dataset)
 
 # The binary defines absl flags that clash with cifar10.benchmark's, so it
 # runs in its own process.
@@ -31,7 +32,8 @@ def _table(stdout: str):
   """The table's header cells and its rows, split on runs of 2+ spaces."""
   lines = stdout.splitlines()
   start = next(i for i, line in enumerate(lines) if line.startswith('model'))
-  return [re.split(r'\s{2,}', line.strip()) for line in lines[start:]]
+  end = lines.index('', start) if '' in lines[start:] else len(lines)
+  return [re.split(r'\s{2,}', line.strip()) for line in lines[start:end]]
 
 
 def test_every_model_and_mode_runs_and_is_reported(small_data, tmp_path):
@@ -39,7 +41,8 @@ def test_every_model_and_mode_runs_and_is_reported(small_data, tmp_path):
   # The ceiling is left out of --modes: it runs first all the same.
   result = run_module('mnist.benchmark', f'--data_dir={small_data}',
                       *QUICK_FLAGS, f'--modes={",".join(MODES[1:])}',
-                      f'--json={figures_path}', timeout=150)
+                      f'--json={figures_path}', '--profile',
+                      '--profile_steps=1', timeout=150)
   header, *rows = _table(result.stdout)
   assert header == COLUMNS
   assert [row[:2] for row in rows] == [
@@ -59,6 +62,13 @@ def test_every_model_and_mode_runs_and_is_reported(small_data, tmp_path):
       # train times whole multiples of --save_summaries_steps.
       check_benchmark_row(f, ceiling, table[name, mode], batch_size=8,
                           timed_steps=2)
+      assert f['profiled_steps'] == 1, (name, mode)
+  # --profile: one traced step of every row, by op type.
+  profiles = profile_section(result.stdout)
+  assert list(profiles) == ['%s %s' % (name, mode)
+                            for name in ['softmax', 'deep'] for mode in MODES]
+  assert any('MatMul' in kind for kind, _, _ in profiles['softmax model'])
+  assert any('Conv2D' in kind for kind, _, _ in profiles['deep train'])
 
 
 @pytest.mark.parametrize('flag, message', [

@@ -1,6 +1,7 @@
 """mnist.train and mnist.eval run end to end as a user runs them: resume,
 Ctrl-C, the NaN guard, the tutorials' log lines, and eval's counts."""
 import gzip
+import json
 import os
 import re
 
@@ -87,11 +88,17 @@ def test_mlp_logs_like_mechanics_101_and_eval_agrees(mnist_data, tmp_path):
 def test_deep_with_queue_input_runs(mnist_data, tmp_path):
   result = train(mnist_data, tmp_path, '--model=deep', '--input=queue',
                  '--max_steps=3', '--batch_size=8', '--log_every=2',
-                 '--validation_size=0', '--seed=3')
+                 '--validation_size=0', '--seed=3', '--trace_steps=1')
   assert re.findall(r'^step (\d+), training accuracy', result.stdout,
                     re.M) == ['0', '2']
   assert re.search(r'^test accuracy [\d.]+$', result.stdout, re.M)
   assert (tmp_path / 'model.ckpt-3.index').exists()
+  # --trace_steps, through the shared training loop.
+  assert sorted(p.name for p in tmp_path.glob('timeline-*')) == [
+      'timeline-1.json']
+  trace = json.loads((tmp_path / 'timeline-1.json').read_text())
+  assert any(e['args']['op'].endswith('Conv2DBackpropFilter')
+             for e in trace['traceEvents'] if e['ph'] == 'X')
 
 
 def test_eval_without_checkpoint_and_bad_file_fail_clearly(mnist_data,

@@ -12,6 +12,7 @@ import tensorflow as tf
 
 from conftest import read_scalars
 from tfclassic import errors
+from tfclassic import evaluation as evaluation_lib
 from tfclassic import train_dir as train_dir_lib
 from tfclassic import training
 
@@ -197,3 +198,29 @@ def test_summaries_keep_their_cadence_when_the_step_fetch_runs_ahead(
       hook.end(sess)
   assert [step for step, _ in read_scalars(tmp_path)['value']] == list(
       range(1, steps + 1, every))
+
+
+def _weight_of(checkpoint):
+  return {'w': float(tf.train.load_variable(checkpoint, 'w'))}
+
+
+@pytest.mark.usefixtures('tf_behaviour')
+def test_in_training_evaluation_scores_each_due_step_once(tmp_path):
+  evaluation = evaluation_lib.InTrainingEvaluation(4, _weight_of)
+  assert _train(tmp_path, 10, evaluation=evaluation) is True
+  records = evaluation_lib.read_records(str(tmp_path))
+  # Every 4 steps and at the end, each on the weights of its own step.
+  assert [r['global_step'] for r in records] == [4, 8, 10]
+  for r in records:
+    assert r['w'] == pytest.approx(
+        W0 * (1 - 2 * LEARNING_RATE) ** r['global_step'], rel=1e-5)
+  # A crash after step 8's checkpoint, before its score: the resumed run
+  # scores step 8 first, then goes on.
+  lines = (tmp_path / evaluation_lib.RECORD_FILE).read_text().splitlines()
+  (tmp_path / evaluation_lib.RECORD_FILE).write_text(
+      '\n'.join(lines[:2]) + '\n')
+  for path in tmp_path.glob('model.ckpt-10.*'):
+    path.unlink()
+  assert _train(tmp_path, 12, evaluation=evaluation) is True
+  assert [r['global_step'] for r in evaluation_lib.read_records(
+      str(tmp_path))] == [4, 8, 12]

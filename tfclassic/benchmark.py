@@ -10,8 +10,10 @@ rest, the same way for every binary, without flags of its own:
                 jobs on a shared machine slow all of them alike.
   summarize     each row's median and mean ms per step, examples/sec and
                 ratios to its ceiling.
-  format_table  the text table; write_json: settings, figures and every
-                step's time (read_results reads the times back).
+  format_table  the text table; format_profiles: with profiling, each row's
+                op time by op type (tracing.op_seconds of traced steps);
+                write_json: settings, figures and every step's time
+                (read_results reads them back).
 
 Rows are keyed by tuples of strings whose last item names the row (a mode,
 perhaps with a variant: 'feed [lrn=stock]') and whose leading items, if
@@ -30,11 +32,13 @@ import numpy as np
 import tensorflow as tf
 
 from tfclassic import session as session_lib
+from tfclassic import tracing
 
 tf1 = tf.compat.v1
 
 Key = tuple[str, ...]
-# A mode: builds its graph in the default graph, returns its step times.
+# A mode: builds its graph in the default graph, returns its step times
+# (a Timed, from time_steps, when it also profiled).
 Mode = Callable[[], list[float]]
 
 # The yardstick's row in every group.
@@ -92,26 +96,72 @@ def peak_rss_mb() -> float:
   return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def time_steps(run_step: Callable[[int], Any], warmup: int,
-               steps: int) -> list[float]:
-  """Runs `warmup` untimed steps, then times `steps` more.
+class Timed(list):
+  """The seconds of each timed step, and the op time of the traced ones.
+
+  Attributes:
+    op_seconds: op type -> op time summed over the traced steps.
+    profiled_steps: how many steps were traced (after the timed ones).
+  """
+
+  def __init__(self, seconds=(), op_seconds: Optional[dict] = None,
+               profiled_steps: int = 0):
+    super().__init__(seconds)
+    self.op_seconds = dict(op_seconds or {})
+    self.profiled_steps = profiled_steps
+
+
+class EagerMode:
+  """A mode that runs eagerly (a Keras model.fit), so measure() does not
+  give it a graph of its own."""
+
+  def __init__(self, run: Mode):
+    self._run = run
+
+  def __call__(self) -> list[float]:
+    return self._run()
+
+
+def profile_hook(first_step: int, count: int,
+                 timed: Timed) -> tf1.train.SessionRunHook:
+  """For modes timing a training loop: traces `count` global steps from
+  first_step, adding their op times to `timed`."""
+
+  def add(unused_step, step_stats):
+    tracing.add_op_seconds(timed.op_seconds, tracing.op_seconds(step_stats))
+    timed.profiled_steps += 1
+  return tracing.TraceHook(range(first_step, first_step + count), add)
+
+
+def time_steps(run_step: Callable[..., Any], warmup: int, steps: int,
+               profile_steps: int = 0) -> Timed:
+  """Runs `warmup` untimed steps, times `steps` more, then traces
+  `profile_steps` more.
 
   Args:
-    run_step: runs one step, given its number (from 0, warm-up included).
+    run_step: runs one step, given its number (from 0, warm-up included);
+      for a traced step also Session.run's `options` and `run_metadata`,
+      as keywords.
     warmup: steps run first and not timed: the first runs of a graph pay
       for its optimisation and memory allocation.
     steps: steps timed.
+    profile_steps: steps traced after the timed ones (tracing slows them,
+      so they are not timed), summed by op type.
 
   Returns:
-    The seconds each timed step took.
+    The seconds each timed step took, with the traced steps' op times.
   """
   for step in range(warmup):
     run_step(step)
-  seconds = []
+  seconds = Timed()
   for step in range(warmup, warmup + steps):
     start = time.perf_counter()
     run_step(step)
     seconds.append(time.perf_counter() - start)
+  for step in range(warmup + steps, warmup + steps + profile_steps):
+    tracing.add_op_seconds(seconds.op_seconds, tracing.op_seconds(
+        tracing.run_traced(lambda **trace: run_step(step, **trace))))
+    seconds.profiled_steps += 1
   return seconds
 
 
@@ -122,14 +172,20 @@ class Result:
   Attributes:
     step_seconds: the duration of every timed step.
     peak_rss_mb: the largest resident memory seen while the row ran.
+    op_seconds: op type -> op time summed over the traced steps.
+    profiled_steps: how many steps were traced.
   """
   step_seconds: list[float] = dataclasses.field(default_factory=list)
   peak_rss_mb: float = 0.0
+  op_seconds: dict[str, float] = dataclasses.field(default_factory=dict)
+  profiled_steps: int = 0
 
   def add(self, other: 'Result') -> None:
     """Adds another round's measurements."""
     self.step_seconds += other.step_seconds
     self.peak_rss_mb = max(self.peak_rss_mb, other.peak_rss_mb)
+    tracing.add_op_seconds(self.op_seconds, other.op_seconds)
+    self.profiled_steps += other.profiled_steps
 
 
 def measure(mode: Mode) -> Result:
@@ -139,9 +195,14 @@ def measure(mode: Mode) -> Result:
   restarted at the current resident size.
   """
   reset_peak_rss()
+  graph = (contextlib.nullcontext() if isinstance(mode, EagerMode)
+           else tf.Graph().as_default())
   # Log lines and queue notices would break up the table.
-  with tf.Graph().as_default(), contextlib.redirect_stdout(io.StringIO()):
+  with graph, contextlib.redirect_stdout(io.StringIO()):
     seconds = mode()
+  if isinstance(seconds, Timed):
+    return Result(list(seconds), peak_rss_mb(), seconds.op_seconds,
+                  seconds.profiled_steps)
   return Result(list(seconds), peak_rss_mb())
 
 
@@ -190,6 +251,8 @@ class Figures:
   timed_steps: int
   peak_rss_mb: float
   step_seconds: list[float]
+  op_seconds: dict[str, float] = dataclasses.field(default_factory=dict)
+  profiled_steps: int = 0
 
 
 def ceiling_key(key: Key) -> Key:
@@ -221,7 +284,9 @@ def summarize(results: Mapping[Key, Result],
         mean_ratio_to_ceiling=float(np.mean(ceiling)) / mean,
         timed_steps=len(result.step_seconds),
         peak_rss_mb=result.peak_rss_mb,
-        step_seconds=list(result.step_seconds))
+        step_seconds=list(result.step_seconds),
+        op_seconds=dict(result.op_seconds),
+        profiled_steps=result.profiled_steps)
   return figures
 
 
@@ -243,6 +308,21 @@ def format_table(figures: Mapping[Key, Figures],
                 else cell.rjust(width)
                 for i, (cell, width) in enumerate(zip(row, widths)))
       for row in rows)
+
+
+def format_profiles(figures: Mapping[Key, Figures], top: int = 12) -> str:
+  """Each profiled row's op time per step by op type, with its share of the
+  row's summed op time (rows without traced steps are left out), under a
+  heading line."""
+  blocks = ['Op time per step by op type, and its share of the row\'s summed '
+            'op time:']
+  for key, figure in figures.items():
+    if figure.profiled_steps:
+      blocks.append('%s (%d traced steps; step %.2f ms):\n%s' % (
+          ' '.join(key), figure.profiled_steps, figure.ms_per_step,
+          '\n'.join(tracing.format_profile(
+              figure.op_seconds, figure.profiled_steps, top))))
+  return '\n\n'.join(blocks)
 
 
 def format_settings(settings: Mapping[str, Any]) -> str:
@@ -275,8 +355,9 @@ def read_results(path: str, section: str) -> dict[Key, Result]:
   def collect(group: dict, prefix: Key) -> None:
     for name, value in group.items():
       if 'step_seconds' in value:
-        results[prefix + (name,)] = Result(value['step_seconds'],
-                                           value['peak_rss_mb'])
+        results[prefix + (name,)] = Result(
+            value['step_seconds'], value['peak_rss_mb'],
+            value.get('op_seconds', {}), value.get('profiled_steps', 0))
       else:
         collect(value, prefix + (name,))
 

@@ -1,12 +1,20 @@
-"""The eval loop: score each new checkpoint as training writes it.
+"""The eval loop: score each new checkpoint as training writes it; or let
+training score its own checkpoints, in its own process.
 
 `--run_once` scores the latest checkpoint and returns; otherwise the loop
 waits for a first checkpoint, scores every new one, skips one already
 scored, and looks again every interval. Ctrl-C ends it after the
 evaluation in progress, with one line.
+
+InTrainingEvaluationHook scores the same way from inside training (the
+binaries' --eval_every_steps): no second process competes for the cores or
+holds a second copy of the model.
 """
+import csv
+import dataclasses
+import os
 import time
-from typing import Callable
+from typing import Callable, Mapping
 
 import tensorflow as tf
 
@@ -17,6 +25,8 @@ tf1 = tf.compat.v1
 
 # How often the wait between looks checks for Ctrl-C.
 _POLL_SECS = 0.2
+# What tf.compat.v1.train.CheckpointSaverHook names checkpoints.
+CHECKPOINT_BASENAME = 'model.ckpt'
 
 
 def eval_loop(checkpoint_dir: str, evaluate: Callable[[str], None],
@@ -55,3 +65,129 @@ def eval_loop(checkpoint_dir: str, evaluate: Callable[[str], None],
       while stop.requested is None and time.time() < deadline:
         time.sleep(min(_POLL_SECS, max(deadline - time.time(), 0)))
   print('Stopped by %s.' % stop.requested, flush=True)
+
+
+# The file in train_dir where in-training evaluation records each score.
+RECORD_FILE = 'evaluations.csv'
+RECORD_FIELDS = ('global_step', 'unix_time', 'eval_secs')
+
+
+@dataclasses.dataclass
+class InTrainingEvaluation:
+  """What training needs to score its own checkpoints (run_training's
+  `evaluation`).
+
+  Attributes:
+    every_steps: score every this many global steps, and at the end.
+    evaluate: scores one checkpoint; returns its figures by name, e.g.
+      {'precision_at_1': 0.86, 'examples': 10000}.
+  """
+  every_steps: int
+  evaluate: Callable[[str], Mapping[str, float]]
+
+
+def read_records(train_dir: str) -> list[dict[str, float]]:
+  """The rows of train_dir's evaluations.csv, oldest first (none if it has
+  none); a row cut short by a crash is left out."""
+  path = os.path.join(train_dir, RECORD_FILE)
+  if not os.path.exists(path):
+    return []
+  rows = []
+  with open(path, newline='') as f:
+    for row in csv.DictReader(f):
+      try:
+        rows.append({key: float(value) for key, value in row.items()})
+      except (TypeError, ValueError):
+        continue
+  return rows
+
+
+def _append_record(train_dir: str, row: Mapping[str, float]) -> None:
+  path = os.path.join(train_dir, RECORD_FILE)
+  new = not os.path.exists(path) or os.path.getsize(path) == 0
+  with open(path, 'a', newline='') as f:
+    writer = csv.DictWriter(f, fieldnames=list(row))
+    if new:
+      writer.writeheader()
+    writer.writerow(row)
+
+
+def score_unless_recorded(evaluation: InTrainingEvaluation, train_dir: str,
+                          checkpoint: str, step: int) -> bool:
+  """Scores the checkpoint of `step` unless evaluations.csv holds that step;
+  appends the figures there. Returns whether it scored."""
+  if any(int(row['global_step']) == step for row in read_records(train_dir)):
+    return False
+  start = time.time()
+  figures = evaluation.evaluate(checkpoint)
+  _append_record(train_dir, dict(
+      global_step=step, unix_time=round(time.time(), 3),
+      eval_secs=round(time.time() - start, 3), **figures))
+  return True
+
+
+class InTrainingEvaluationHook(tf1.train.SessionRunHook):
+  """Scores the training's own checkpoint every `every_steps` global steps
+  and when training ends, in the training process.
+
+  A step due for scoring gets a checkpoint of its own (unless the checkpoint
+  hook, which runs first, has just written one), which evaluate() scores as
+  cifar10.eval would. Each score is appended to train_dir/evaluations.csv,
+  so a resumed run scores only steps not scored yet.
+  """
+
+  def __init__(self, evaluation: InTrainingEvaluation, saver: tf1.train.Saver,
+               train_dir: str, score_at_end: Callable[[], bool]):
+    if evaluation.every_steps < 1:
+      raise ValueError('every_steps must be at least 1')
+    self._evaluation = evaluation
+    self._saver = saver
+    self._train_dir = train_dir
+    self._score_at_end = score_at_end
+
+  def begin(self):
+    self._global_step = tf1.train.get_global_step()
+    self._next_due = None
+
+  def _due_after(self, step: int) -> int:
+    every = self._evaluation.every_steps
+    return (step // every + 1) * every
+
+  def after_create_session(self, session, coord):
+    step = session.run(self._global_step)
+    self._next_due = self._due_after(step)
+    # A run stopped between a due step's checkpoint and its score.
+    if step and step % self._evaluation.every_steps == 0:
+      self._score(session, step)
+
+  def before_run(self, run_context):
+    return tf1.train.SessionRunArgs(self._global_step)
+
+  def after_run(self, run_context, run_values):
+    # The fetch may already hold the step's own increment, or not.
+    if run_values.results + 1 < self._next_due:
+      return
+    step = run_context.session.run(self._global_step)
+    if step >= self._next_due:
+      self._score(run_context.session, step)
+      self._next_due = self._due_after(step)
+
+  def end(self, session):
+    if self._score_at_end():
+      self._score(session, session.run(self._global_step))
+
+  def _checkpoint_of(self, session, step: int) -> str:
+    """The checkpoint of `step` in train_dir, written if it has none."""
+    latest = checkpoints.newest_checkpoint(self._train_dir)
+    if latest and checkpoints.checkpoint_step_from_name(latest) == step:
+      return latest
+    return self._saver.save(session, os.path.join(self._train_dir,
+                                                  CHECKPOINT_BASENAME),
+                            global_step=step)
+
+  def _score(self, session, step: int) -> None:
+    if any(int(row['global_step']) == step
+           for row in read_records(self._train_dir)):
+      return
+    score_unless_recorded(self._evaluation, self._train_dir,
+                          self._checkpoint_of(session, step), step)

@@ -53,6 +53,15 @@ def define_train_flags(train_dir: str, max_steps: Optional[int],
   flags.DEFINE_integer('save_checkpoint_secs', save_checkpoint_secs,
                        'Seconds between checkpoints (one more is written at '
                        'the end, or when Ctrl-C stops training).')
+  flags.DEFINE_list('trace_steps', [],
+                    'Global steps (N[,M...], the steps the log line '
+                    'numbers) to trace: each writes a Chrome trace, '
+                    'train_dir/timeline-<step>.json, for ui.perfetto.dev or '
+                    'chrome://tracing. Other steps run as without it.')
+  flags.register_validator(
+      'trace_steps', lambda steps: all(s.isdigit() for s in steps),
+      message='--trace_steps takes global steps: whole numbers, '
+      'comma-separated, e.g. --trace_steps=100,2000.')
   flags.DEFINE_integer('seed', None,
                        'Seed for the initial weights, the dropout and '
                        'distortions, and the order examples are read in; '
@@ -68,6 +77,23 @@ def define_cadence_flags(log_frequency: int = 10,
                        'time left (0: never).')
   flags.DEFINE_integer('save_summaries_steps', save_summaries_steps,
                        'Steps between TensorBoard summaries (0: never).')
+
+
+def define_profile_flags() -> None:
+  """Defines --profile and --profile_steps, for benchmark binaries."""
+  flags.DEFINE_boolean('profile', False,
+                       'Also trace --profile_steps steps of each mode (Keras '
+                       'modes aside) after its timed ones, in every round, '
+                       'and print each row\'s op time by op type, with its '
+                       'share, under the table (and in --json).')
+  flags.DEFINE_integer('profile_steps', 3, 'Steps traced per mode and round '
+                       'with --profile.', lower_bound=1)
+
+
+def profile_steps() -> int:
+  """The steps each benchmark mode traces: --profile_steps with --profile,
+  else none."""
+  return FLAGS.profile_steps if FLAGS.profile else 0
 
 
 def train_config(max_steps: Optional[int] = None,
@@ -86,7 +112,8 @@ def train_config(max_steps: Optional[int] = None,
       log_frequency=FLAGS.log_frequency,
       save_checkpoint_secs=FLAGS.save_checkpoint_secs,
       save_checkpoint_steps=save_checkpoint_steps,
-      save_summaries_steps=FLAGS.save_summaries_steps)
+      save_summaries_steps=FLAGS.save_summaries_steps,
+      trace_steps=tuple(int(step) for step in FLAGS.trace_steps))
 
 
 def define_eval_flags(checkpoint_dir: str, eval_dir: str,

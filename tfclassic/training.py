@@ -11,6 +11,8 @@ MonitoredTrainingSession loop and adds what its users missed:
 - a NaN loss stops training with a message saying what to do, before any
   checkpoint of the diverged weights is written;
 - the tutorial's log line ends with the time left to max_steps;
+- --trace_steps writes Chrome traces of chosen steps (tracing), and
+  --eval_every_steps scores the test set in the same process (evaluation);
 - in a cluster, a lost parameter server, or a lost chief, stops a worker with
   one paragraph instead of leaving it waiting (cluster_health).
 """
@@ -27,9 +29,11 @@ import tensorflow as tf
 from tfclassic import checkpoints
 from tfclassic import cluster_health
 from tfclassic import errors
+from tfclassic import evaluation as evaluation_lib
 from tfclassic import session
 from tfclassic import signals
 from tfclassic import summaries
+from tfclassic import tracing
 
 tf1 = tf.compat.v1
 
@@ -64,6 +68,8 @@ class TrainConfig:
       One more checkpoint is always written at the end.
     save_summaries_steps: steps between summaries (0 or None: never).
     max_checkpoints: how many recent checkpoints to keep.
+    trace_steps: global steps whose Chrome trace the chief writes to
+      train_dir/timeline-<step>.json (the step logged as `step N`).
   """
   train_dir: str
   max_steps: int
@@ -72,6 +78,7 @@ class TrainConfig:
   save_checkpoint_steps: Optional[int] = None
   save_summaries_steps: Optional[int] = 100
   max_checkpoints: int = 5
+  trace_steps: Sequence[int] = ()
 
 
 class _SummarySaverHook(tf1.train.SummarySaverHook):
@@ -319,6 +326,8 @@ def run_training(train_op: tf.Operation, loss: tf.Tensor,
                  max_wait_secs: float = 7200,
                  parameter_servers: Sequence[str] = (),
                  chief_address: Optional[str] = None,
+                 evaluation: Optional[
+                     evaluation_lib.InTrainingEvaluation] = None,
                  nan_advice: str = '') -> bool:
   """Runs train_op until config.max_steps, with the shared hooks.
 
@@ -349,6 +358,9 @@ def run_training(train_op: tf.Operation, loss: tf.Tensor,
       one is lost, training stops instead of waiting for it.
     chief_address: for a non-chief worker, the chief's host:port; if the
       chief is lost, training stops.
+    evaluation: for the chief, scores its checkpoints every
+      evaluation.every_steps steps and at the end (not after a signal
+      stopped it), recording each score in train_dir/evaluations.csv.
     nan_advice: added to the NaN message's list of things to try, e.g.
       ' or drop --use_fp16'.
 
@@ -366,6 +378,10 @@ def run_training(train_op: tf.Operation, loss: tf.Tensor,
         print('%s%s is already at step %d (--max_steps=%d): nothing to do. '
               'Raise --max_steps to train on, or use --fresh to start over.'
               % (log_prefix, config.train_dir, saved_step, config.max_steps))
+        if evaluation:
+          evaluation_lib.score_unless_recorded(
+              evaluation, config.train_dir,
+              tf1.train.latest_checkpoint(config.train_dir), saved_step)
         return True
       latest = tf1.train.latest_checkpoint(config.train_dir)
       _check_resumable(config.train_dir, latest)
@@ -394,6 +410,14 @@ def run_training(train_op: tf.Operation, loss: tf.Tensor,
                                      else config.save_checkpoint_secs),
         save_steps=config.save_checkpoint_steps, scaffold=scaffold,
         listeners=list(checkpoint_listeners)))
+    if evaluation:
+      all_hooks.append(evaluation_lib.InTrainingEvaluationHook(
+          evaluation, scaffold.saver, config.train_dir,
+          score_at_end=lambda: stop.requested is None))
+    if config.trace_steps:
+      all_hooks.append(tracing.TraceHook(
+          config.trace_steps,
+          tracing.trace_file_writer(config.train_dir, log_prefix)))
   all_hooks += list(hooks)
   if step_fn is None:
     def step_fn(step_context):
