@@ -121,6 +121,7 @@ SETTINGS_FLAGS = (
     'save_summaries_steps', 'data_dir', 'variants', 'onednn_off',
     'profile', 'profile_steps')
 
+
 def _time(run_step: Callable[..., object], steps: int) -> benchmark.Timed:
   """time_steps() with the flags' warm-up and, with --profile, traced
   steps."""
@@ -230,7 +231,7 @@ def run_train(steps: int, train_dir: str) -> benchmark.Timed:
       save_summaries_steps=every)
   if not training.run_training(
       graph.train_op, graph.loss, graph.examples_per_step, config,
-      hooks=[timer, tracer],
+      hooks=[tracer, timer],
       session_config=cifar10_flags.session_config_from_flags()):
     # Ctrl-C ends the benchmark, not just this row.
     raise KeyboardInterrupt

@@ -92,7 +92,8 @@ def build_eval_graph(data_dir: str, eval_data: bool,
       class_names=class_names, num_records=num_records, data_dir=data_dir)
 
 
-def _score(sess: tf1.Session, graph: EvalGraph, num_examples: int
+def _score(sess: tf1.Session, graph: EvalGraph, num_examples: int,
+           log_prefix: str = ''
            ) -> tuple[int, np.ndarray, np.ndarray, bytes]:
   """Runs the eval batches; returns (number correct, labels, predictions,
   serialized graph summaries)."""
@@ -115,9 +116,9 @@ def _score(sess: tf1.Session, graph: EvalGraph, num_examples: int
       predictions.append(batch_predictions)
       if time.time() - last_report > PROGRESS_SECS:
         last_report = time.time()
-        print('  scored %d of %d examples (%.0f examples/sec)'
-              % (scored, num_examples, scored / (last_report - start)),
-              flush=True)
+        print('%s  scored %d of %d examples (%.0f examples/sec)'
+              % (log_prefix, scored, num_examples,
+                 scored / (last_report - start)), flush=True)
   except tf.errors.OutOfRangeError:
     pass
   labels = np.concatenate(labels).astype(np.int64)
@@ -160,7 +161,8 @@ def eval_once(graph: EvalGraph, checkpoint: str, num_examples: int,
     summary_writer: where the summaries go.
     confusion_table: print the whole confusion matrix.
     session_config: of the Session; default tfclassic's.
-    label: put before `precision @ 1` in the log line, e.g. 'step 2000, '.
+    label: put before `precision @ 1` in the log line, its `{step}` replaced
+      by the checkpoint's global step, e.g. 'step {step}, '.
     log_prefix: put before each line printed (e.g. a worker's name).
 
   Returns:
@@ -173,9 +175,10 @@ def eval_once(graph: EvalGraph, checkpoint: str, num_examples: int,
     serving.restore_average_weights(sess, graph.restorer, checkpoint,
                                     len(graph.class_names), graph.data_dir)
     global_step = sess.run(tf1.train.get_global_step())
+    label = label.format(step=global_step)
     with session.queue_runners(sess):
       true_count, labels, predictions, graph_summaries = _score(
-          sess, graph, num_examples)
+          sess, graph, num_examples, log_prefix)
     confusion = metrics.confusion_matrix(labels, predictions,
                                          len(graph.class_names))
     confusion_png = sess.run(graph.png, {
@@ -234,9 +237,8 @@ def in_training_evaluation(
     with eval_tf_graph.as_default():
       precision = eval_once(
           graph, checkpoint, graph.num_records, writer,
-          session_config=session_config,
-          label='step %d, ' % checkpoints.checkpoint_step_from_name(
-              checkpoint), log_prefix=log_prefix)
+          session_config=session_config, label='step {step}, ',
+          log_prefix=log_prefix)
     return {'precision_at_1': precision, 'examples': graph.num_records}
 
   try:

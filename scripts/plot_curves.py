@@ -66,8 +66,10 @@ def read_scalars(logdir: str) -> dict[str, Series]:
           for tag, steps in latest.items()}
 
 
-def read_timed_scalars(path: str
-                       ) -> dict[str, tuple[list[int], list[float], list[float]]]:
+TimedSeries = tuple[list[int], list[float], list[float]]
+
+
+def read_timed_scalars(path: str) -> dict[str, TimedSeries]:
   """The scalars of one event file: {tag: (steps, wall times, values)} in
   the order written. A file cut short by a killed run is read up to where it
   breaks off."""

@@ -24,7 +24,7 @@ import os
 import platform
 import subprocess
 import sys
-from typing import Optional, Sequence
+from typing import Mapping, Optional, Sequence
 
 import numpy as np
 
@@ -67,34 +67,56 @@ def cpu_model() -> str:
   return '%s, %d cores' % (name, len(os.sched_getaffinity(0)))
 
 
-def run_segments(train_dir: str) -> list[tuple[np.ndarray, np.ndarray]]:
-  """(steps, wall times) of the loss summaries of each training run (one
-  event file each), in the order the runs started."""
-  segments = []
+# One training run: the steps it reached and when, in time order.
+Segment = tuple[np.ndarray, np.ndarray]
+
+
+def run_segments(train_dir: str,
+                 records: Sequence[Mapping[str, float]] = ()
+                 ) -> list[Segment]:
+  """(steps, wall times) of each training run (one event file each), in
+  the order the runs started: its loss summaries, and the steps it scored
+  (when the step was reached: the score's time less the evaluation's), so
+  that a run's last step counts even when no summary fell on it."""
+  starts, segments = [], []
   paths = sorted(f for f in os.listdir(train_dir)
                  if f.startswith('events.out.tfevents.'))
   for name in paths:
     series = plot_curves.read_timed_scalars(os.path.join(train_dir, name))
-    if LOSS_TAG in series and len(series[LOSS_TAG][0]) > 1:
+    if LOSS_TAG in series:
       steps, times, _ = series[LOSS_TAG]
-      segments.append((np.asarray(steps), np.asarray(times)))
-  return segments
+      starts.append(times[0])
+      segments.append((list(steps), list(times)))
+  for record in records:
+    reached = record['unix_time'] - record['eval_secs']
+    run = max((i for i, start in enumerate(starts) if start <= reached),
+              default=None)
+    if run is not None:
+      segments[run][0].append(int(record['global_step']))
+      segments[run][1].append(reached)
+  ordered = []
+  for steps, times in segments:
+    order = np.argsort(times, kind='stable')
+    ordered.append((np.asarray(steps)[order], np.asarray(times)[order]))
+  return ordered
 
 
-def wall_time_to(step: int, segments) -> Optional[float]:
+def wall_time_to(step: int, segments: Sequence[Segment]) -> Optional[float]:
   """Seconds of training until `step`, summed over the runs (time stopped
-  between a run and its resumption left out); None if not reached."""
+  between a run and its resumption left out); None if not reached. A step
+  that a run reached after its last point counts that run's time up to its
+  last point."""
   total = 0.0
   for steps, times in segments:
     if step <= steps[0]:
-      continue
+      return total
     total += float(np.interp(min(step, steps[-1]), steps, times) - times[0])
     if step <= steps[-1]:
       return total
   return None
 
 
-def sec_per_batch(segments, eval_times: Sequence[float]
+def sec_per_batch(segments: Sequence[Segment], eval_times: Sequence[float]
                   ) -> Optional[tuple[float, float]]:
   """The 5th and 95th percentiles of sec/batch over the intervals between
   loss summaries, leaving out intervals that include an evaluation."""
@@ -112,6 +134,7 @@ def sec_per_batch(segments, eval_times: Sequence[float]
 
 
 def hours(seconds: Optional[float]) -> str:
+  """'H:MM h', or 'not reached' for None."""
   if seconds is None:
     return 'not reached'
   return '%d:%02d h' % (seconds // 3600, seconds % 3600 // 60)
@@ -120,7 +143,7 @@ def hours(seconds: Optional[float]) -> str:
 def report(train_dir: str, label: str) -> str:
   """The tutorial's table with this machine's row, then every evaluation."""
   records = evaluation.read_records(train_dir)
-  segments = run_segments(train_dir)
+  segments = run_segments(train_dir, records)
   scored = {int(r['global_step']): r for r in records}
   reached = [m for m in MILESTONES if m in scored]
   rate = sec_per_batch(segments, [r['unix_time'] for r in records])

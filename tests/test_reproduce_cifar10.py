@@ -37,10 +37,14 @@ def test_a_second_run_continues_and_the_table_shows_every_evaluation(
   records = evaluation.read_records(str(tmp_path / 'train'))
   assert [r['global_step'] for r in records] == [4, 8]
   # One row per evaluation, with the precision written for TensorBoard.
-  rows = re.findall(r'^\| (\d+) \| (\d\.\d{4}) \| (\d+) \|', second, re.M)
+  rows = re.findall(r'^\| (\d+) \| (\d\.\d{4}) \| (\d+) \| (.*?) \|',
+                    second, re.M)
   precision = dict(read_scalars(tmp_path / 'eval')['Precision @ 1'])
-  assert [(int(s), float(p), int(n)) for s, p, n in rows] == [
+  assert [(int(s), float(p), int(n)) for s, p, n, _ in rows] == [
       (step, round(precision[step], 4), 60) for step in (4, 8)]
+  # Neither step is a summary step (1, 3, 5, 7), and 8 is the last: both
+  # have their wall time all the same.
+  assert all(re.fullmatch(r'\d+:\d\d h', time) for _, _, _, time in rows)
   machine_row = [line for line in second.splitlines()
                  if line.startswith('| ' + reproduce_cifar10.cpu_model())]
   assert len(machine_row) == 1

@@ -172,3 +172,22 @@ def test_newest_checkpoint_passes_over_one_whose_files_are_gone(tmp_path):
   for path in tmp_path.glob('model.ckpt-3.*'):
     path.unlink()
   assert checkpoints.newest_checkpoint(str(tmp_path)) is None
+
+
+def test_a_record_line_cut_short_is_ignored_and_the_next_one_kept(tmp_path):
+  evaluation_ = evaluation.InTrainingEvaluation(
+      2, lambda checkpoint: {'precision_at_1': 0.5, 'examples': 10000})
+  assert evaluation.score_unless_recorded(evaluation_, str(tmp_path), 'c', 2)
+  assert not evaluation.score_unless_recorded(evaluation_, str(tmp_path),
+                                              'c', 2)
+  # A crash in the middle of writing step 4's line.
+  with open(tmp_path / evaluation.RECORD_FILE, 'a') as f:
+    f.write('4,1796214987.2,5.7,0.68,100')
+  assert [r['global_step'] for r in evaluation.read_records(
+      str(tmp_path))] == [2]
+  assert evaluation.score_unless_recorded(evaluation_, str(tmp_path), 'c', 4)
+  records = evaluation.read_records(str(tmp_path))
+  assert [(r['global_step'], r['examples']) for r in records] == [
+      (2, 10000), (4, 10000)]
+  assert list(records[0]) == ['global_step', 'unix_time', 'eval_secs',
+                              'precision_at_1', 'examples']

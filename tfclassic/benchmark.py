@@ -104,7 +104,8 @@ class Timed(list):
     profiled_steps: how many steps were traced (after the timed ones).
   """
 
-  def __init__(self, seconds=(), op_seconds: Optional[dict] = None,
+  def __init__(self, seconds: Sequence[float] = (),
+               op_seconds: Optional[dict[str, float]] = None,
                profiled_steps: int = 0):
     super().__init__(seconds)
     self.op_seconds = dict(op_seconds or {})

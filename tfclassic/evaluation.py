@@ -12,9 +12,10 @@ holds a second copy of the model.
 """
 import csv
 import dataclasses
+import io
 import os
 import time
-from typing import Callable, Mapping
+from typing import Callable, Mapping, Sequence
 
 import tensorflow as tf
 
@@ -69,7 +70,6 @@ def eval_loop(checkpoint_dir: str, evaluate: Callable[[str], None],
 
 # The file in train_dir where in-training evaluation records each score.
 RECORD_FILE = 'evaluations.csv'
-RECORD_FIELDS = ('global_step', 'unix_time', 'eval_secs')
 
 
 @dataclasses.dataclass
@@ -88,28 +88,39 @@ class InTrainingEvaluation:
 
 def read_records(train_dir: str) -> list[dict[str, float]]:
   """The rows of train_dir's evaluations.csv, oldest first (none if it has
-  none); a row cut short by a crash is left out."""
+  none); a line a crash cut short (no newline yet) is left out."""
   path = os.path.join(train_dir, RECORD_FILE)
   if not os.path.exists(path):
     return []
-  rows = []
   with open(path, newline='') as f:
-    for row in csv.DictReader(f):
-      try:
-        rows.append({key: float(value) for key, value in row.items()})
-      except (TypeError, ValueError):
-        continue
+    lines = [line for line in f.readlines() if line.endswith('\n')]
+  rows = []
+  for row in csv.DictReader(lines):
+    try:
+      rows.append({key: float(value) for key, value in row.items()})
+    except (TypeError, ValueError):
+      continue
   return rows
 
 
 def _append_record(train_dir: str, row: Mapping[str, float]) -> None:
+  """Appends row as one line, in one write, after a header if the file is
+  new; a line a crash cut short is removed first."""
   path = os.path.join(train_dir, RECORD_FILE)
-  new = not os.path.exists(path) or os.path.getsize(path) == 0
+  if os.path.exists(path):
+    with open(path, 'rb+') as f:
+      content = f.read()
+      if content and not content.endswith(b'\n'):
+        f.truncate(content.rfind(b'\n') + 1)
+  text = io.StringIO()
+  writer = csv.DictWriter(text, fieldnames=list(row), lineterminator='\n')
+  if not os.path.exists(path) or os.path.getsize(path) == 0:
+    writer.writeheader()
+  writer.writerow(row)
   with open(path, 'a', newline='') as f:
-    writer = csv.DictWriter(f, fieldnames=list(row))
-    if new:
-      writer.writeheader()
-    writer.writerow(row)
+    f.write(text.getvalue())
+    f.flush()
+    os.fsync(f.fileno())
 
 
 def score_unless_recorded(evaluation: InTrainingEvaluation, train_dir: str,
@@ -137,13 +148,28 @@ class InTrainingEvaluationHook(tf1.train.SessionRunHook):
   """
 
   def __init__(self, evaluation: InTrainingEvaluation, saver: tf1.train.Saver,
-               train_dir: str, score_at_end: Callable[[], bool]):
+               train_dir: str, last_step: int,
+               score_at_end: Callable[[], bool],
+               listeners: Sequence[tf1.train.CheckpointSaverListener] = ()):
+    """
+    Args:
+      evaluation: what to score, how often.
+      saver: writes the checkpoints of due steps (the checkpoint hook's).
+      train_dir: where checkpoints and evaluations.csv are.
+      last_step: max_steps: scored in end(), after the checkpoint hook's
+        last checkpoint, not in a checkpoint of its own.
+      score_at_end: whether end() scores (not after a stop by a signal).
+      listeners: called around each checkpoint this hook writes, as around
+        the checkpoint hook's.
+    """
     if evaluation.every_steps < 1:
       raise ValueError('every_steps must be at least 1')
     self._evaluation = evaluation
     self._saver = saver
     self._train_dir = train_dir
+    self._last_step = last_step
     self._score_at_end = score_at_end
+    self._listeners = list(listeners)
 
   def begin(self):
     self._global_step = tf1.train.get_global_step()
@@ -168,7 +194,7 @@ class InTrainingEvaluationHook(tf1.train.SessionRunHook):
     if run_values.results + 1 < self._next_due:
       return
     step = run_context.session.run(self._global_step)
-    if step >= self._next_due:
+    if self._next_due <= step < self._last_step:
       self._score(run_context.session, step)
       self._next_due = self._due_after(step)
 
@@ -181,9 +207,14 @@ class InTrainingEvaluationHook(tf1.train.SessionRunHook):
     latest = checkpoints.newest_checkpoint(self._train_dir)
     if latest and checkpoints.checkpoint_step_from_name(latest) == step:
       return latest
-    return self._saver.save(session, os.path.join(self._train_dir,
-                                                  CHECKPOINT_BASENAME),
-                            global_step=step)
+    for listener in self._listeners:
+      listener.before_save(session, step)
+    checkpoint = self._saver.save(
+        session, os.path.join(self._train_dir, CHECKPOINT_BASENAME),
+        global_step=step)
+    for listener in self._listeners:
+      listener.after_save(session, step)
+    return checkpoint
 
   def _score(self, session, step: int) -> None:
     if any(int(row['global_step']) == step

@@ -37,9 +37,12 @@ def op_type(node_stats: Any) -> str:
 
 def op_seconds(step_stats: Any) -> dict[str, float]:
   """The op time of each op type in a traced step, summed over its ops and
-  devices, in seconds (ops that ran at once on several cores all count)."""
+  devices, in seconds (ops that ran at once on several cores all count).
+  A GPU's 'stream:all' device repeats its streams' kernels: left out."""
   seconds: dict[str, float] = {}
   for device in step_stats.dev_stats:
+    if device.device.endswith('/stream:all'):
+      continue
     for node in device.node_stats:
       if node.node_name == '_SOURCE':
         continue

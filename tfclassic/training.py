@@ -412,8 +412,9 @@ def run_training(train_op: tf.Operation, loss: tf.Tensor,
         listeners=list(checkpoint_listeners)))
     if evaluation:
       all_hooks.append(evaluation_lib.InTrainingEvaluationHook(
-          evaluation, scaffold.saver, config.train_dir,
-          score_at_end=lambda: stop.requested is None))
+          evaluation, scaffold.saver, config.train_dir, config.max_steps,
+          score_at_end=lambda: stop.requested is None,
+          listeners=checkpoint_listeners))
     if config.trace_steps:
       all_hooks.append(tracing.TraceHook(
           config.trace_steps,
