@@ -112,5 +112,6 @@ def time_fit(filenames: list[str], num_classes: int, batch_size: int,
   timer = _BatchTimer()
   network.fit(train_dataset(filenames, batch_size), epochs=1,
               steps_per_epoch=warmup + steps + 1, callbacks=[timer],
-              verbose=0)
+              # The dataset shuffles; fit's own flag would only warn.
+              shuffle=False, verbose=0)
   return timer.step_seconds[-steps:]
