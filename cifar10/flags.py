@@ -63,8 +63,9 @@ def define_model_flags() -> None:
                     'computed; the same function and gradient every way, '
                     'so checkpoints are interchangeable. banded: the sum '
                     'over the depth window as a matrix product '
-                    '(cifar10/lrn.py), faster on CPUs. banded_xla: the '
-                    'same, compiled by XLA. stock: tf.nn.lrn.')
+                    '(cifar10/lrn.py), faster on CPUs. xla: the same ops '
+                    'compiled by XLA, the sums as pooling windows. stock: '
+                    'tf.nn.lrn.')
   flags.DEFINE_enum('precision', 'fp32', ['fp32', 'bf16'],
                     'bf16: let oneDNN run the model in bfloat16 where it is '
                     'safe (grappler\'s auto mixed precision), for CPUs with '

@@ -1,22 +1,24 @@
-"""Local response normalization as a banded matrix product: tf.nn.lrn, faster.
+"""Local response normalization in a few whole-tensor ops: tf.nn.lrn, faster.
 
 tf.nn.lrn computes, for each position and depth d of an NHWC tensor,
 
   y[d] = x[d] / (bias + alpha * sum_{d' = d - r .. d + r} x[d']^2)^beta
 
 Its CPU gradient (LRNGrad) runs scalar loops over every window, with a pow
-per element; here both directions are a few whole-tensor ops. The windowed
-sum of squares is one matrix product with a constant [depth, depth] band of
-ones, and so is the gradient's windowed sum, because the band is symmetric:
+per element; here both directions are a few whole-tensor ops around a sum
+over depth windows, the same sum in both, because the window is symmetric:
 
-  n = bias + alpha * (x^2 @ band),   y = x * n^-beta
-  dx = g * n^-beta - 2 * alpha * beta * x * ((g * y / n) @ band)
+  n = bias + alpha * window_sum(x^2),   y = x * n^-beta
+  dx = g * n^-beta - 2 * alpha * beta * x * window_sum(g * y / n)
 
-n^-beta is computed without tf.pow, which is slow on CPUs: for the
-tutorial's beta of 0.75 it is rsqrt(n * sqrt(n)). With xla=True the same
-ops, forward and gradient, are compiled by XLA (jit_scope), which fuses the
-elementwise passes over the activations. docs/performance.md compares the
-implementations in the whole model (--lrn).
+Without XLA the window sum is one matrix product with a constant
+[depth, depth] band of ones, which oneDNN runs fast although most of the
+band is zeros. With xla=True every op, forward and gradient, is compiled by
+XLA (jit_scope) and the window sum is a pooling window over depth, which XLA
+fuses with the elementwise passes around it, so the activations are read a
+few times instead of a dozen. n^-beta is computed without tf.pow, which is
+slow on CPUs: for the tutorial's beta of 0.75 it is rsqrt(n * sqrt(n)).
+docs/performance.md compares the implementations in the whole model (--lrn).
 """
 import contextlib
 
@@ -31,6 +33,16 @@ def _band(depth: int, depth_radius: int) -> tf.Tensor:
   index = np.arange(depth)
   band = np.abs(index[:, None] - index[None, :]) <= depth_radius
   return tf.constant(band.astype(np.float32), name='band')
+
+
+def _window_averages(rows: tf.Tensor, depth_radius: int) -> tf.Tensor:
+  """Each row's averages over depth windows (zeros beyond its ends), as an
+  average pool over depth."""
+  depth = rows.shape[-1]
+  padded = tf.pad(rows, [[0, 0], [depth_radius, depth_radius]])
+  averages = tf.nn.avg_pool1d(padded[:, :, None], 2 * depth_radius + 1, 1,
+                              'VALID')
+  return tf.reshape(averages, [-1, depth])
 
 
 def _negative_power(n: tf.Tensor, beta: float) -> tf.Tensor:
@@ -60,7 +72,8 @@ def local_response_normalization(x: tf.Tensor, depth_radius: int = 5,
     alpha: scale of the sum of squares.
     beta: exponent.
     name: name scope of the ops.
-    xla: compile the forward and the gradient ops with XLA (graph mode).
+    xla: compile the forward and the gradient ops with XLA (graph mode),
+      the window sums as pooling windows instead of a banded product.
 
   Returns:
     A tensor like x.
@@ -71,8 +84,15 @@ def local_response_normalization(x: tf.Tensor, depth_radius: int = 5,
     if depth is None:
       raise ValueError('local_response_normalization needs a known depth; '
                        'got shape %s.' % x.shape)
-    band = _band(depth, depth_radius)
     out_dtype = x.dtype
+    if xla:
+      # Averages: the window's width goes into the constants instead.
+      window_sum = lambda t: _window_averages(t, depth_radius)
+      width = 2 * depth_radius + 1
+    else:
+      band = _band(depth, depth_radius)
+      window_sum = lambda t: tf.matmul(t, band)
+      width = 1
 
     def compiled():
       return (tf1.xla.experimental.jit_scope(compile_ops=True) if xla
@@ -83,7 +103,7 @@ def local_response_normalization(x: tf.Tensor, depth_radius: int = 5,
       with compiled():
         shape = tf.shape(x)
         rows = tf.reshape(tf.cast(x, tf.float32), [-1, depth])
-        n = bias + alpha * tf.matmul(tf.square(rows), band)
+        n = bias + (alpha * width) * window_sum(tf.square(rows))
         scale = _negative_power(n, beta)
         y = rows * scale
         out = tf.cast(tf.reshape(y, shape), out_dtype)
@@ -91,8 +111,8 @@ def local_response_normalization(x: tf.Tensor, depth_radius: int = 5,
       def grad(dy):
         with compiled():
           dy_rows = tf.reshape(tf.cast(dy, tf.float32), [-1, depth])
-          spread = tf.matmul(dy_rows * y / n, band)
-          dx = dy_rows * scale - (2.0 * alpha * beta) * rows * spread
+          spread = window_sum(dy_rows * y / n)
+          dx = dy_rows * scale - (2.0 * alpha * beta * width) * rows * spread
           return tf.cast(tf.reshape(dx, shape), out_dtype)
 
       return out, grad

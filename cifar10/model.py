@@ -49,9 +49,9 @@ LRN_BETA = 0.75
 
 # How the LRN layers are computed; the same function and gradient every
 # way, so checkpoints are interchangeable. 'banded' (cifar10/lrn.py) is the
-# faster on CPUs (docs/performance.md), 'banded_xla' the same compiled by
-# XLA, 'stock' is tf.nn.lrn.
-LRN_IMPLEMENTATIONS = ('banded', 'stock', 'banded_xla')
+# faster on CPUs (docs/performance.md), 'xla' the same ops compiled by XLA
+# with pooling windows for the sums, 'stock' is tf.nn.lrn.
+LRN_IMPLEMENTATIONS = ('banded', 'stock', 'xla')
 
 
 @dataclasses.dataclass(frozen=True)
@@ -132,7 +132,7 @@ def _lrn(x: tf.Tensor, name: str, implementation: str) -> tf.Tensor:
                      beta=LRN_BETA, name=name)
   return cifar10_lrn.local_response_normalization(
       x, LRN_DEPTH_RADIUS, bias=LRN_BIAS, alpha=LRN_ALPHA, beta=LRN_BETA,
-      name=name, xla=implementation == 'banded_xla')
+      name=name, xla=implementation == 'xla')
 
 
 def _local(x: tf.Tensor, scope_name: str, units: int, stddev: float,

@@ -15,6 +15,7 @@ from typing import Iterator, Mapping, Optional
 import tensorflow as tf
 
 from tfclassic import errors
+from tfclassic import histograms
 
 tf1 = tf.compat.v1
 
@@ -36,9 +37,10 @@ def scalar_summary(tag: str, value: tf.Tensor) -> tf.Tensor:
 
 
 def histogram_summary(tag: str, values: tf.Tensor) -> tf.Tensor:
-  """Adds a histogram summary tagged exactly `tag` (see scalar_summary)."""
-  summary = tf.raw_ops.HistogramSummary(tag=tag, values=values,
-                                        name='histogram_summary')
+  """Adds a histogram summary tagged exactly `tag` (see scalar_summary),
+  the same as HistogramSummary's but computed many times faster
+  (tfclassic.histograms)."""
+  summary = histograms.histogram_summary(tag, values)
   tf1.add_to_collection(tf1.GraphKeys.SUMMARIES, summary)
   return summary
 
