@@ -20,6 +20,9 @@ after warm-up), then prints a table with each mode's ratio to the ceiling:
            pipeline with the tutorial's distortions (cifar10.keras_peer):
            what a user would write today. keras_xla (not run by default):
            the same compiled with jit_compile=True.
+  convs    (not run by default) the model's convolutions alone, forward
+           and backward, as in one training step, on constant tensors with
+           this run's --precision: the floor under a step on this CPU.
 
 --profile traces a few steps of each mode after its timed ones and prints,
 under the table, each row's op time by op type and its share.
@@ -69,9 +72,10 @@ from tfclassic import training
 tf1 = tf.compat.v1
 
 MODES = ('ceiling', 'model', 'input', 'queue', 'feed', 'train', 'eval',
-         'keras', 'keras_xla')
-# The modes run by default: keras_xla compiles for minutes first.
-DEFAULT_MODES = MODES[:-1]
+         'keras', 'keras_xla', 'convs')
+# The modes run by default: keras_xla compiles for minutes first, and convs
+# is a part of the others.
+DEFAULT_MODES = MODES[:-2]
 # Keras runs eagerly, outside a TF1 graph.
 EAGER_MODES = ('keras', 'keras_xla')
 
@@ -145,6 +149,36 @@ def _train_op(images: tf.Tensor, labels: tf.Tensor,
                                       options)
   return model.train(model.loss(logits, labels), global_step,
                      FLAGS.batch_size)
+
+
+def run_convs(steps: int) -> list[float]:
+  """The convolution kernels of one training step, alone: conv1 and conv2
+  forward, conv1's filter gradient, conv2's input and filter gradients."""
+  rng = np.random.default_rng(0)
+
+  def constant(*shape):
+    # A variable: grappler would fold convolutions of constants away.
+    return tf.Variable(rng.normal(size=shape).astype(np.float32),
+                       trainable=False)
+
+  size, half = model.IMAGE_SIZE, model.IMAGE_SIZE // 2
+  conv = functools.partial(tf.nn.conv2d, strides=1, padding='SAME')
+  kernels = [('conv1', [5, 5, 3, 64], size), ('conv2', [5, 5, 64, 64], half)]
+  work = []
+  for name, shape, width in kernels:
+    images = constant(FLAGS.batch_size, width, width, shape[2])
+    grads = constant(FLAGS.batch_size, width, width, shape[3])
+    work.append(conv(images, constant(*shape), name=name))
+    work.append(tf1.nn.conv2d_backprop_filter(
+        images, shape, grads, [1, 1, 1, 1], 'SAME', name=name + '_filter'))
+    if name != 'conv1':  # No gradient flows into the input images.
+      work.append(tf1.nn.conv2d_backprop_input(
+          images.shape, constant(*shape), grads, [1, 1, 1, 1], 'SAME',
+          name=name + '_input'))
+  # One value of each: grappler drops ops that only a control edge needs.
+  step = [tf.reshape(output, [-1])[:1] for output in work]
+  with benchmark.session(cifar10_flags.session_config_from_flags()) as sess:
+    return _time(lambda _, **trace: sess.run(step, **trace), steps)
 
 
 def _train_input() -> inputs.TrainInput:
@@ -296,7 +330,8 @@ def _mode(mode: str, train_dir: str,
              'queue': run_queue, 'feed': run_feed, 'eval': run_eval,
              'train': lambda steps: run_train(steps, train_dir),
              'keras': run_keras,
-             'keras_xla': lambda steps: run_keras(steps, jit_compile=True)}
+             'keras_xla': lambda steps: run_keras(steps, jit_compile=True),
+             'convs': run_convs}
 
   def run() -> list[float]:
     with _variant(overrides):

@@ -10,10 +10,11 @@ import pytest
 
 from conftest import profile_section, run_module
 
-# The modes in the order the table lists them. (A binary defines its flags
-# when imported, so the tests run it in its own process.)
+# The modes in the order the table lists them: the default ones and convs.
+# (A binary defines its flags when imported, so the tests run it in its own
+# process.)
 MODES = ['ceiling', 'model', 'input', 'queue', 'feed', 'train', 'eval',
-         'keras']
+         'keras', 'convs']
 COLUMNS = ['mode', 'ms/step', 'examples/sec', 'x ceiling', 'mean ms',
            'mean x ceiling', 'steps', 'peak RSS MB']
 
@@ -37,6 +38,7 @@ def test_every_mode_runs_and_is_reported(cifar_data, tmp_path):
   figures_path = tmp_path / 'figures.json'
   result = run_module('cifar10.benchmark', '--data_dir=%s' % cifar_data,
                       *QUICK_FLAGS, '--json=%s' % figures_path, '--profile',
+                      '--modes=%s' % ','.join(MODES),
                       '--profile_steps=1', timeout=180)
   rows = _table(result.stdout)
   # By default the ceiling runs again in a child process with oneDNN off.
@@ -82,6 +84,9 @@ def test_every_mode_runs_and_is_reported(cifar_data, tmp_path):
   # The model's own ops are among those traced.
   assert any('Conv2D' in kind for kind, _, _ in profiles['train'])
   assert any('LRN' in kind for kind, _, _ in profiles['ceiling'])
+  # The convolutions are run, not folded into constants.
+  assert {'_MklNativeConv2DBackpropFilter', '_MklNativeConv2DBackpropInput'
+          } <= {kind for kind, _, _ in profiles['convs']}
 
 
 def test_variants_add_rows(cifar_data):
