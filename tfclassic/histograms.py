@@ -113,12 +113,13 @@ def _bucket_indices(values: tf.Tensor, base: tf.Tensor,
 
 
 @tf.function(input_signature=[tf.TensorSpec(None, tf.float32)],
-             jit_compile=True)
+             jit_compile=True, autograph=False)
 def _buckets_and_moments(values: tf.Tensor) -> tuple[tf.Tensor, ...]:
   """Each value's bucket, and the minimum, maximum, count, sum and sum of
   squares (float64), in one loop over the values."""
   flat = tf.reshape(values, [-1])
   base, threshold = _cell_tables()
+  # Bucket numbers fit int16: half the constant.
   indices = _bucket_indices(flat, tf.constant(base.astype(np.int16)),
                             tf.constant(threshold))
   wide = tf.cast(flat, tf.float64)
@@ -134,7 +135,8 @@ def _buckets_and_moments(values: tf.Tensor) -> tuple[tf.Tensor, ...]:
 
 
 @tf.function(input_signature=[tf.TensorSpec(None, tf.float32),
-                              tf.TensorSpec([], tf.string)])
+                              tf.TensorSpec([], tf.string)],
+             autograph=False)
 def _histogram_summary(values: tf.Tensor, tag: tf.Tensor) -> tf.Tensor:
   """histogram_summary() as one function in the graph's library, so that
   each histogram adds one call to the graph rather than its own copy."""
@@ -169,7 +171,9 @@ def _histogram_summary(values: tf.Tensor, tag: tf.Tensor) -> tf.Tensor:
 
 def histogram_summary(tag: str, values: tf.Tensor) -> tf.Tensor:
   """HistogramSummary(tag, values): a serialized Summary holding the
-  histogram of `values` (any float type) under `tag`.
+  histogram of `values` under `tag`. Values of any float type are
+  histogrammed as float32 (the models' float16, bfloat16 and float32
+  exactly; float64 rounded).
 
   When run, raises InvalidArgumentError for NaN or infinite values, with
   the op's message.
