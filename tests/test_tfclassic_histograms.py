@@ -36,10 +36,16 @@ def _values() -> dict[str, np.ndarray]:
   }
 
 
+def _unknown_size(values: np.ndarray) -> tf.Tensor:
+  """values, of a size the graph does not know: histogram_summary takes its
+  own way there, whatever the size."""
+  return tf1.placeholder_with_default(values, shape=None)
+
+
 def _both(tag: str, values: np.ndarray) -> tuple[tf1.HistogramProto, ...]:
   """The histogram of values from histogram_summary and from the op."""
   with tf.Graph().as_default(), tf1.Session() as sess:
-    values = tf.constant(values)
+    values = _unknown_size(values)
     ours, op = sess.run([
         histograms.histogram_summary(tag, values),
         tf.raw_ops.HistogramSummary(tag=tag, values=values)])
@@ -73,7 +79,7 @@ def test_half_precision_values_are_histogrammed_as_float32():
 def test_non_finite_values_fail_as_the_op_does(bad):
   with tf.Graph().as_default(), tf1.Session() as sess:
     summary = histograms.histogram_summary(
-        'conv1/weights', tf.constant([1.0, bad, 2.0]))
+        'conv1/weights', _unknown_size(np.array([1.0, bad, 2.0], np.float32)))
     with pytest.raises(tf.errors.InvalidArgumentError,
                        match=r'Nan in summary histogram for: \] \[conv1/weights'):
       sess.run(summary)
@@ -83,6 +89,16 @@ def test_each_histogram_adds_a_call_not_a_copy():
   def nodes(count):
     with tf.Graph().as_default() as graph:
       for i in range(count):
-        histograms.histogram_summary('h%d' % i, tf.zeros([4]))
+        histograms.histogram_summary('h%d' % i, _unknown_size(np.zeros(4)))
       return len(graph.as_graph_def().node)
-  assert nodes(30) - nodes(10) <= 20 * 4
+  assert nodes(30) - nodes(10) <= 20 * 6
+
+
+def test_small_tensors_of_known_size_are_left_to_the_op():
+  with tf.Graph().as_default() as graph:
+    histograms.histogram_summary('small', tf.zeros([64]))
+    histograms.histogram_summary(
+        'large', tf.zeros([histograms.FAST_FROM_VALUES]))
+    ops = [op.type for op in graph.get_operations()]
+  assert ops.count('HistogramSummary') == 1
+  assert ops.count('StatefulPartitionedCall') == 1
