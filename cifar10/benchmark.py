@@ -21,8 +21,8 @@ after warm-up), then prints a table with each mode's ratio to the ceiling:
            what a user would write today. keras_xla (not run by default):
            the same compiled with jit_compile=True.
   convs    (not run by default) the model's convolutions alone, forward
-           and backward, as in one training step, on constant tensors with
-           this run's --precision: the floor under a step on this CPU.
+           and backward, as in one training step, on fixed random tensors
+           with this run's --precision: the floor under a step on this CPU.
 
 --profile traces a few steps of each mode after its timed ones and prints,
 under the table, each row's op time by op type and its share.
@@ -156,7 +156,7 @@ def run_convs(steps: int) -> list[float]:
   forward, conv1's filter gradient, conv2's input and filter gradients."""
   rng = np.random.default_rng(0)
 
-  def constant(*shape):
+  def random(*shape):
     # A variable: grappler would fold convolutions of constants away.
     return tf.Variable(rng.normal(size=shape).astype(np.float32),
                        trainable=False)
@@ -166,14 +166,14 @@ def run_convs(steps: int) -> list[float]:
   kernels = [('conv1', [5, 5, 3, 64], size), ('conv2', [5, 5, 64, 64], half)]
   work = []
   for name, shape, width in kernels:
-    images = constant(FLAGS.batch_size, width, width, shape[2])
-    grads = constant(FLAGS.batch_size, width, width, shape[3])
-    work.append(conv(images, constant(*shape), name=name))
+    images = random(FLAGS.batch_size, width, width, shape[2])
+    grads = random(FLAGS.batch_size, width, width, shape[3])
+    work.append(conv(images, random(*shape), name=name))
     work.append(tf1.nn.conv2d_backprop_filter(
         images, shape, grads, [1, 1, 1, 1], 'SAME', name=name + '_filter'))
     if name != 'conv1':  # No gradient flows into the input images.
       work.append(tf1.nn.conv2d_backprop_input(
-          images.shape, constant(*shape), grads, [1, 1, 1, 1], 'SAME',
+          images.shape, random(*shape), grads, [1, 1, 1, 1], 'SAME',
           name=name + '_input'))
   # One value of each: grappler drops ops that only a control edge needs.
   step = [tf.reshape(output, [-1])[:1] for output in work]
