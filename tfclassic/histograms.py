@@ -25,8 +25,6 @@ import sys
 import numpy as np
 import tensorflow as tf
 
-tf1 = tf.compat.v1
-
 # tensorflow/core/lib/histogram/histogram.cc: limits grow by 10% from 1e-12
 # while below 1e20, mirrored below zero, with DBL_MAX at both ends.
 _SMALLEST_LIMIT = 1.0e-12
