@@ -21,8 +21,9 @@ after warm-up), then prints a table with each mode's ratio to the ceiling:
            what a user would write today. keras_xla (not run by default):
            the same compiled with jit_compile=True.
   convs    (not run by default) the model's convolutions alone, forward
-           and backward, as in one training step, on fixed random tensors
-           with this run's --precision: the floor under a step on this CPU.
+           and backward, as in one training step, one after another, on
+           fixed random tensors with this run's --precision: the floor
+           under a step on this CPU. Its profile lists each kernel.
 
 --profile traces a few steps of each mode after its timed ones and prints,
 under the table, each row's op time by op type and its share.
@@ -67,6 +68,7 @@ from cifar10 import train_graph
 from tfclassic import benchmark
 from tfclassic import errors
 from tfclassic import flags as shared_flags
+from tfclassic import tracing
 from tfclassic import training
 
 tf1 = tf.compat.v1
@@ -126,11 +128,12 @@ SETTINGS_FLAGS = (
     'profile', 'profile_steps')
 
 
-def _time(run_step: Callable[..., object], steps: int) -> benchmark.Timed:
+def _time(run_step: Callable[..., object], steps: int,
+          **options) -> benchmark.Timed:
   """time_steps() with the flags' warm-up and, with --profile, traced
   steps."""
   return benchmark.time_steps(run_step, FLAGS.warmup_steps, steps,
-                              shared_flags.profile_steps())
+                              shared_flags.profile_steps(), **options)
 
 
 def _constant_batch() -> tuple[tf.Tensor, tf.Tensor]:
@@ -153,7 +156,8 @@ def _train_op(images: tf.Tensor, labels: tf.Tensor,
 
 def run_convs(steps: int) -> list[float]:
   """The convolution kernels of one training step, alone: conv1 and conv2
-  forward, conv1's filter gradient, conv2's input and filter gradients."""
+  forward, conv1's filter gradient, conv2's input and filter gradients,
+  one after another with both cores each. --profile lists each kernel."""
   rng = np.random.default_rng(0)
 
   def random(*shape):
@@ -164,21 +168,29 @@ def run_convs(steps: int) -> list[float]:
   size, half = model.IMAGE_SIZE, model.IMAGE_SIZE // 2
   conv = functools.partial(tf.nn.conv2d, strides=1, padding='SAME')
   kernels = [('conv1', [5, 5, 3, 64], size), ('conv2', [5, 5, 64, 64], half)]
-  work = []
+  step = []
+
+  def then(make_kernel):
+    """Adds the kernel, run after the one before: run at once, they would
+    share the cores and blur each one's time. One value of it is fetched,
+    since grappler drops ops that only a control edge needs."""
+    with tf.control_dependencies(step[-1:]):
+      step.append(tf.reshape(make_kernel(), [-1])[:1])
+
   for name, shape, width in kernels:
     images = random(FLAGS.batch_size, width, width, shape[2])
     grads = random(FLAGS.batch_size, width, width, shape[3])
-    work.append(conv(images, random(*shape), name=name))
-    work.append(tf1.nn.conv2d_backprop_filter(
+    weights = random(*shape)
+    then(lambda: conv(images, weights, name=name))
+    then(lambda: tf1.nn.conv2d_backprop_filter(
         images, shape, grads, [1, 1, 1, 1], 'SAME', name=name + '_filter'))
     if name != 'conv1':  # No gradient flows into the input images.
-      work.append(tf1.nn.conv2d_backprop_input(
-          images.shape, random(*shape), grads, [1, 1, 1, 1], 'SAME',
+      then(lambda: tf1.nn.conv2d_backprop_input(
+          images.shape, weights, grads, [1, 1, 1, 1], 'SAME',
           name=name + '_input'))
-  # One value of each: grappler drops ops that only a control edge needs.
-  step = [tf.reshape(output, [-1])[:1] for output in work]
   with benchmark.session(cifar10_flags.session_config_from_flags()) as sess:
-    return _time(lambda _, **trace: sess.run(step, **trace), steps)
+    return _time(lambda _, **trace: sess.run(step, **trace), steps,
+                 op_key=tracing.op_name_and_type)
 
 
 def _train_input() -> inputs.TrainInput:

@@ -592,7 +592,7 @@ PROFILE_LINE = re.compile(r'^  (\S.*?) +(\d+\.\d\d) ms +(\d+\.\d)%$')
 
 def profile_section(stdout: str) -> dict[str, list[tuple[str, float, float]]]:
   """A benchmark's --profile section: row -> [(op type, ms per step,
-  share %)], the "(N other op types)" line included."""
+  share %)], the "(N others)" line included."""
   profiles, row = {}, None
   for line in stdout.splitlines():
     header = PROFILE_HEADER.match(line)

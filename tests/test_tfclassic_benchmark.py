@@ -9,6 +9,7 @@ import pytest
 import tensorflow as tf
 
 from tfclassic import benchmark
+from tfclassic import tracing
 
 # Step seconds of two groups (as mnist's models) and their hand-worked
 # medians and means, in seconds:
@@ -134,6 +135,29 @@ def test_time_steps_times_only_after_warmup(monkeypatch):
   seconds = benchmark.time_steps(step, warmup=2, steps=3)
   assert calls == [0, 1, 2, 3, 4]
   assert seconds == [0.5, 0.75, 1.0]
+
+
+def test_traced_steps_sum_op_time_by_type_or_by_op():
+  """Two ops of one type: by type their times add up; by op each has its
+  own line, named, and the profile lines list them."""
+  tf1 = tf.compat.v1
+  with tf.Graph().as_default(), tf1.Session() as sess:
+    data = tf.Variable(np.ones((256, 256), np.float32))
+    first = tf.square(data, name='first')
+    second = tf.square(first, name='second')
+    sess.run(tf1.global_variables_initializer())
+    run = lambda _, **trace: sess.run(second, **trace)
+    by_type = benchmark.time_steps(run, warmup=1, steps=1, profile_steps=2)
+    by_op = benchmark.time_steps(run, warmup=1, steps=1, profile_steps=2,
+                                 op_key=tracing.op_name_and_type)
+  assert by_type.profiled_steps == by_op.profiled_steps == 2
+  assert 'Square' in by_type.op_seconds
+  assert {'first (Square)', 'second (Square)'} <= set(by_op.op_seconds)
+  assert 'Square' not in by_op.op_seconds
+  lines = tracing.format_profile(by_op.op_seconds, 2, top=1)
+  assert len(lines) == 3
+  assert re.match(r'  \(\d+ others\) +\d+\.\d\d ms +\d+\.\d%$', lines[1])
+  assert lines[2].startswith('  op time per step, summed')
 
 
 def test_run_rounds_alternates_and_accumulates(capsys):

@@ -135,7 +135,8 @@ def profile_hook(first_step: int, count: int,
 
 
 def time_steps(run_step: Callable[..., Any], warmup: int, steps: int,
-               profile_steps: int = 0) -> Timed:
+               profile_steps: int = 0,
+               op_key: Callable[[Any], str] = tracing.op_type) -> Timed:
   """Runs `warmup` untimed steps, times `steps` more, then traces
   `profile_steps` more.
 
@@ -148,6 +149,8 @@ def time_steps(run_step: Callable[..., Any], warmup: int, steps: int,
     steps: steps timed.
     profile_steps: steps traced after the timed ones (tracing slows them,
       so they are not timed), summed by op type.
+    op_key: what the traced op times are summed by (tracing.op_seconds'
+      key): by default the op type.
 
   Returns:
     The seconds each timed step took, with the traced steps' op times.
@@ -161,7 +164,8 @@ def time_steps(run_step: Callable[..., Any], warmup: int, steps: int,
     seconds.append(time.perf_counter() - start)
   for step in range(warmup + steps, warmup + steps + profile_steps):
     tracing.add_op_seconds(seconds.op_seconds, tracing.op_seconds(
-        tracing.run_traced(lambda **trace: run_step(step, **trace))))
+        tracing.run_traced(lambda **trace: run_step(step, **trace)),
+        op_key))
     seconds.profiled_steps += 1
   return seconds
 

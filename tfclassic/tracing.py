@@ -6,7 +6,8 @@ From those:
 
   chrome_trace  the trace as Chrome trace JSON (timeline-<step>.json), for
                 Perfetto (ui.perfetto.dev) or chrome://tracing;
-  op_seconds    the op time of each op type, summed: where the step goes.
+  op_seconds    the op time of each op type (or of each op), summed:
+                where the step goes.
 
 TraceHook traces chosen global steps of a MonitoredSession (the training
 binaries' --trace_steps); the benchmark harness uses op_seconds for its
@@ -35,10 +36,19 @@ def op_type(node_stats: Any) -> str:
   return node_stats.node_name.split(':', 1)[0]
 
 
-def op_seconds(step_stats: Any) -> dict[str, float]:
-  """The op time of each op type in a traced step, summed over its ops and
-  devices, in seconds (ops that ran at once on several cores all count).
-  A GPU's 'stream:all' device repeats its streams' kernels: left out."""
+def op_name_and_type(node_stats: Any) -> str:
+  """'name (Type)' of a traced node: a key of op_seconds for profiles of
+  named ops rather than op types."""
+  return '%s (%s)' % (node_stats.node_name.split(':', 1)[0],
+                      op_type(node_stats))
+
+
+def op_seconds(step_stats: Any,
+               key: Callable[[Any], str] = op_type) -> dict[str, float]:
+  """The op time of each op type (or other key of a node) in a traced step,
+  summed over its ops and devices, in seconds (ops that ran at once on
+  several cores all count). A GPU's 'stream:all' device repeats its
+  streams' kernels: left out."""
   seconds: dict[str, float] = {}
   for device in step_stats.dev_stats:
     if device.device.endswith('/stream:all'):
@@ -46,7 +56,7 @@ def op_seconds(step_stats: Any) -> dict[str, float]:
     for node in device.node_stats:
       if node.node_name == '_SOURCE':
         continue
-      kind = op_type(node)
+      kind = key(node)
       seconds[kind] = seconds.get(kind, 0.0) + node.all_end_rel_micros / 1e6
   return seconds
 
@@ -127,21 +137,23 @@ class TraceHook(tf1.train.SessionRunHook):
 
 def format_profile(op_seconds_: Mapping[str, float], steps: int,
                    top: int = 12) -> list[str]:
-  """Lines of `top` op types by op time per step, with their share of the
-  summed op time, and one line for the rest."""
+  """Lines of the `top` op types (or other keys of op_seconds) by op time
+  per step, with their share of the summed op time, and one line for the
+  rest."""
   total = sum(op_seconds_.values())
   if not total or not steps:
     return ['  (no op was traced)']
   ranked = sorted(op_seconds_.items(), key=lambda kv: -kv[1])
-  lines = ['  %-34s %9.2f ms %5.1f%%' % (kind, 1000 * s / steps,
-                                          100 * s / total)
+  width = max([34] + [len(kind) for kind, _ in ranked[:top]])
+  lines = ['  %-*s %9.2f ms %5.1f%%' % (width, kind, 1000 * s / steps,
+                                         100 * s / total)
            for kind, s in ranked[:top]]
   rest = sum(s for _, s in ranked[top:])
   if rest:
-    lines.append('  %-34s %9.2f ms %5.1f%%' % (
-        '(%d other op types)' % (len(ranked) - top), 1000 * rest / steps,
+    lines.append('  %-*s %9.2f ms %5.1f%%' % (
+        width, '(%d others)' % (len(ranked) - top), 1000 * rest / steps,
         100 * rest / total))
-  lines.append('  %-34s %9.2f ms' % ('op time per step, summed',
-                                     1000 * total / steps))
+  lines.append('  %-*s %9.2f ms' % (width, 'op time per step, summed',
+                                    1000 * total / steps))
   return lines
 
