@@ -50,25 +50,31 @@ def write_records(path, images: np.ndarray, labels) -> None:
                  axis=1).tofile(str(path))
 
 
-def learnable_examples(count: int, seed: int):
-  """uint8 images [count, 32, 32, 3] whose colour gives the label (0-3)."""
+def learnable_examples(count: int, seed: int,
+                       num_classes: int = len(CLASS_COLOURS)):
+  """uint8 images [count, 32, 32, 3] whose colour gives the label (0 to
+  num_classes - 1, at most 3)."""
   rng = np.random.default_rng(seed)
-  labels = rng.integers(0, len(CLASS_COLOURS), count)
+  labels = rng.integers(0, num_classes, count)
   noise = rng.normal(0, 40, (count, 32, 32, 3))
   images = np.clip(CLASS_COLOURS[labels][:, None, None, :] + noise, 0, 255)
   return images.astype(np.uint8), labels.astype(np.uint8)
 
 
 def write_dataset(root: pathlib.Path, per_file: int = 40,
-                  test_count: int = 60) -> pathlib.Path:
-  """A complete tiny dataset in root/cifar-10-batches-bin; returns root."""
+                  test_count: int = 60,
+                  num_classes: int = len(CLASS_COLOURS)) -> pathlib.Path:
+  """A complete tiny dataset in root/cifar-10-batches-bin, its labels below
+  num_classes; returns root."""
   batches = root / 'cifar-10-batches-bin'
   batches.mkdir(parents=True, exist_ok=True)
   for i in range(1, 6):
     write_records(batches / ('data_batch_%d.bin' % i),
-                  *learnable_examples(per_file, seed=i))
+                  *learnable_examples(per_file, seed=i,
+                                      num_classes=num_classes))
   write_records(batches / 'test_batch.bin',
-                *learnable_examples(test_count, seed=100))
+                *learnable_examples(test_count, seed=100,
+                                    num_classes=num_classes))
   (batches / 'batches.meta.txt').write_text(
       'airplane\nautomobile\nbird\ncat\ndeer\ndog\nfrog\nhorse\nship\ntruck\n')
   return root
