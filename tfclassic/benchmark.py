@@ -319,8 +319,8 @@ def format_profiles(figures: Mapping[Key, Figures], top: int = 12) -> str:
   """Each profiled row's op time per step by op type, with its share of the
   row's summed op time (rows without traced steps are left out), under a
   heading line."""
-  blocks = ['Op time per step by op type, and its share of the row\'s summed '
-            'op time:']
+  blocks = ['Op time per step by op type (or by op, where a mode profiles '
+            'its ops by name), and its share of the row\'s summed op time:']
   for key, figure in figures.items():
     if figure.profiled_steps:
       blocks.append('%s (%d traced steps; step %.2f ms):\n%s' % (
