@@ -68,6 +68,7 @@ from cifar10 import train_graph
 from tfclassic import benchmark
 from tfclassic import errors
 from tfclassic import flags as shared_flags
+from tfclassic import paths
 from tfclassic import tracing
 from tfclassic import training
 
@@ -78,6 +79,8 @@ MODES = ('ceiling', 'model', 'input', 'queue', 'feed', 'train', 'eval',
 # The modes run by default: keras_xla compiles for minutes first, and convs
 # is a part of the others.
 DEFAULT_MODES = MODES[:-2]
+# The seed of the --deterministic rows (any seed costs the same).
+DETERMINISTIC_SEED = 1
 # Keras runs eagerly, outside a TF1 graph.
 EAGER_MODES = ('keras', 'keras_xla')
 
@@ -86,10 +89,13 @@ flags.DEFINE_list('modes', list(DEFAULT_MODES),
                   'ratios are taken to it.' % ', '.join(MODES))
 flags.DEFINE_integer('steps', 50, 'Timed steps per mode and round (the '
                      'train mode rounds up to whole multiples of '
-                     '--save_summaries_steps).')
+                     '--save_summaries_steps).', lower_bound=1,
+                     upper_bound=shared_flags.MAX_STEPS)
 flags.DEFINE_integer('warmup_steps', 10,
-                     'Untimed steps before timing, per mode and round.')
-flags.DEFINE_integer('rounds', 3, 'Rounds over all modes.')
+                     'Untimed steps before timing, per mode and round.',
+                     lower_bound=0, upper_bound=shared_flags.MAX_STEPS)
+flags.DEFINE_integer('rounds', 3, 'Rounds over all modes.', lower_bound=1,
+                     upper_bound=shared_flags.MAX_ROUNDS)
 flags.DEFINE_enum('distortions', 'batch', ['batch', 'example'],
                   'For the input and queue modes: distort whole batches '
                   'after the shuffling queue (what cifar10.train does), or '
@@ -105,8 +111,19 @@ flags.DEFINE_list('onednn_off', ['ceiling'],
                   'default on CPUs without AVX-512 VNNI, BF16 or AMX), in a '
                   'child process once per round, as rows "mode [oneDNN '
                   'off]". Empty: none.')
-flags.DEFINE_string('json', None, 'Also write the figures, and every '
-                    'timed step\'s seconds, to this file.')
+flags.DEFINE_boolean('deterministic', False,
+                     'Read and distort as cifar10.train --deterministic does '
+                     '(seed %d), e.g. as --variants=deterministic=true to '
+                     'see what it costs.' % DETERMINISTIC_SEED)
+flags.register_multi_flags_validator(
+    ['deterministic', 'distortions'],
+    lambda values: not values['deterministic'] or (
+        values['distortions'] == 'batch'),
+    message='--deterministic distorts whole batches: it takes '
+    '--distortions=batch.')
+shared_flags.define_path('json', None, 'Also write the figures, and every '
+                         'timed step\'s seconds, to this file.',
+                         paths.OUTPUT_FILE)
 
 shared_flags.define_cadence_flags(log_frequency=0)
 shared_flags.define_profile_flags()
@@ -125,7 +142,7 @@ SETTINGS_FLAGS = (
     'use_fp16', 'intra_op_threads', 'inter_op_threads',
     'num_preprocess_threads', 'min_queue_fraction', 'distortions',
     'save_summaries_steps', 'data_dir', 'variants', 'onednn_off',
-    'profile', 'profile_steps')
+    'profile', 'profile_steps', 'deterministic')
 
 
 def _time(run_step: Callable[..., object], steps: int,
@@ -193,10 +210,14 @@ def run_convs(steps: int) -> list[float]:
                  op_key=tracing.op_name_and_type)
 
 
-def _train_input() -> inputs.TrainInput:
-  """The training input of the flags, distorted as --distortions says."""
-  return dataclasses.replace(cifar10_flags.train_input(seed=None),
-                             batched=FLAGS.distortions == 'batch')
+def _train_input(start_step: int = 0) -> inputs.TrainInput:
+  """The training input of the flags, distorted as --distortions says, and
+  as --deterministic training reads it with --deterministic."""
+  return dataclasses.replace(
+      cifar10_flags.data_input(
+          DETERMINISTIC_SEED if FLAGS.deterministic else None,
+          FLAGS.deterministic, start_step),
+      batched=FLAGS.distortions == 'batch')
 
 
 def run_ceiling(steps: int) -> list[float]:
@@ -269,7 +290,7 @@ def run_train(steps: int, train_dir: str) -> benchmark.Timed:
   timed = benchmark.Timed()
   first_traced = done + FLAGS.warmup_steps + steps
   tracer = benchmark.profile_hook(first_traced, profile_steps, timed)
-  graph = train_graph.build_train_graph(cifar10_flags.train_input(seed=None),
+  graph = train_graph.build_train_graph(_train_input(done),
                                         cifar10_flags.model_options())
   config = training.TrainConfig(
       train_dir, max_steps=first_traced + profile_steps,
@@ -365,6 +386,11 @@ def parse_variant(spec: str) -> dict[str, str]:
           'Bad --variants entry %r: expected flag=value[+flag=value], e.g. '
           'lrn=stock or precision=bf16.' % spec)
     overrides[name] = value
+  try:
+    with _variant(overrides):
+      FLAGS.validate_all_flags()
+  except flags.Error as e:
+    raise errors.UserError('Bad --variants entry %r: %s.' % (spec, e)) from e
   return overrides
 
 

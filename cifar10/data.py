@@ -116,7 +116,7 @@ def maybe_download_and_extract(data_dir: str, url: str = DATA_URL,
   batches_dir = find_batches_dir(data_dir)
   if all(os.path.isfile(os.path.join(batches_dir, f)) for f in expected):
     return batches_dir
-  os.makedirs(data_dir, exist_ok=True)
+  download.make_data_dir(data_dir)
   archive = os.path.join(data_dir, os.path.basename(url))
   try:
     if not (os.path.isfile(archive) and download.md5sum(archive) == md5):

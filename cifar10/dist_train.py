@@ -39,13 +39,17 @@ from tfclassic import training
 
 tf1 = tf.compat.v1
 
+# Tasks of one job: far beyond any cluster these binaries run.
+MAX_TASKS = 10000
+
 cifar10_flags.define_training_flags()
 cifar10_flags.define_tower_flag()
 flags.DEFINE_enum('job_name', None, ['ps', 'worker'],
                   'This process\'s role (default: from TF_CONFIG).')
 flags.DEFINE_integer('task_index', None,
                      'Index of this process within its job (default: from '
-                     'TF_CONFIG, else 0).')
+                     'TF_CONFIG, else 0).', lower_bound=0,
+                     upper_bound=MAX_TASKS - 1)
 flags.DEFINE_list('ps_hosts', None,
                   'Parameter servers, host:port,... (default: from '
                   'TF_CONFIG).')
@@ -57,11 +61,18 @@ flags.DEFINE_boolean('sync_replicas', False,
                      'step (SyncReplicasOptimizer); otherwise asynchronous.')
 flags.DEFINE_integer('replicas_to_aggregate', None,
                      'Workers\' gradients per synchronous step (default: '
-                     'the number of workers).')
+                     'the number of workers).', lower_bound=1,
+                     upper_bound=MAX_TASKS)
 flags.DEFINE_integer('connect_timeout_secs', 120,
                      'How long a worker waits for the parameter servers, '
                      'and for the chief to initialize the model, before it '
-                     'gives up.')
+                     'gives up.', lower_bound=1,
+                     upper_bound=shared_flags.MAX_SECONDS)
+flags.register_validator(
+    'deterministic', lambda deterministic: not deterministic,
+    message='--deterministic is not for a cluster: workers apply their '
+    'gradients in whatever order the network gives them. Repeat a run with '
+    'cifar10.train or multi_gpu_train.')
 flags.adopt_module_key_flags(cifar10_flags)
 flags.adopt_module_key_flags(shared_flags)
 
@@ -97,7 +108,8 @@ def run_worker(cluster: cifar10_cluster.Cluster, task_index: int) -> None:
           cifar10_flags.model_options(),
           wrap_optimizer=(cifar10_cluster.sync_replicas_wrapper(
               num_workers, replicas) if FLAGS.sync_replicas else None),
-          replicas_per_step=replicas if FLAGS.sync_replicas else 1)
+          replicas_per_step=replicas if FLAGS.sync_replicas else 1,
+          hparams=cifar10_flags.hyperparameters())
     local_steps = cifar10_cluster.LocalStepCounter()
     hooks = [local_steps]
     if FLAGS.sync_replicas:
@@ -105,10 +117,16 @@ def run_worker(cluster: cifar10_cluster.Cluster, task_index: int) -> None:
                                                    is_chief)
     config = cifar10_flags.session_config_from_flags()
     config.device_filters[:] = ['/job:ps', worker_device]
-    with cifar10_flags.in_training_evaluation(is_chief, prefix) as evaluation:
+    if is_chief:
+      # Only the chief initializes the variables, so only its graph needs
+      # the warm start's initializers.
+      hooks += cifar10_flags.start_run(prefix)
+    with cifar10_flags.in_training_evaluation(is_chief, prefix) as (
+        evaluation, evaluation_hooks):
       finished = training.run_training(
           graph.train_op, graph.loss, graph.examples_per_step,
-          shared_flags.train_config(), hooks=hooks, log_prefix=prefix,
+          shared_flags.train_config(), hooks=hooks + evaluation_hooks,
+          log_prefix=prefix,
           summary_op=graph.summary_op, master=server.target,
           is_chief=is_chief, session_config=config,
           max_wait_secs=FLAGS.connect_timeout_secs,

@@ -29,7 +29,8 @@ flags.DEFINE_enum('eval_data', 'test', ['test', 'train_eval'],
                   'test: the test file; train_eval: the training files.')
 flags.DEFINE_integer('num_examples', records.NUM_EXAMPLES_PER_EPOCH_FOR_EVAL,
                      'Number of examples to score (at most the number in '
-                     'the files).')
+                     'the files).', lower_bound=1,
+                     upper_bound=shared_flags.MAX_STEPS)
 flags.DEFINE_boolean('confusion', False,
                      'Print the whole confusion matrix with per-class '
                      'precision and recall (otherwise one line of recalls).')

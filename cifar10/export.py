@@ -16,15 +16,16 @@ from cifar10 import flags as cifar10_flags
 from cifar10 import saved_model
 from tfclassic import errors
 from tfclassic import flags as shared_flags
+from tfclassic import paths
 
 cifar10_flags.define_data_flags(download=False)
 cifar10_flags.define_model_flags()
 cifar10_flags.define_checkpoint_flag()
 shared_flags.define_session_flags()
-flags.DEFINE_string('export_dir', None,
-                    'Where to write the SavedModel. TF Serving expects a '
-                    'version number as the last folder, e.g. '
-                    '/tmp/cifar10_model/1.')
+shared_flags.define_path('export_dir', None,
+                         'Where to write the SavedModel. TF Serving expects '
+                         'a version number as the last folder, e.g. '
+                         '/tmp/cifar10_model/1.', paths.OUTPUT_DIR)
 flags.DEFINE_boolean('overwrite', False,
                      'Replace --export_dir if it exists (refused otherwise).')
 flags.mark_flag_as_required('export_dir')

@@ -12,6 +12,7 @@ from cifar10 import preprocessing
 from cifar10 import records
 from cifar10.preprocessing import IMAGE_SIZE
 from cifar10.records import DEPTH, NUM_CLASSES, ORIGINAL_SIZE
+from tfclassic import determinism
 
 tf1 = tf.compat.v1
 
@@ -29,7 +30,9 @@ def distorted_inputs(data_dir: str, batch_size: int,
                      MIN_FRACTION_OF_EXAMPLES_IN_QUEUE,
                      num_classes: int = NUM_CLASSES,
                      batched: bool = True,
-                     seed: Optional[int] = None
+                     seed: Optional[int] = None,
+                     deterministic: bool = False,
+                     start_step: int = 0
                      ) -> tuple[tf.Tensor, tf.Tensor]:
   """Shuffled, distorted training batches from the training files.
 
@@ -54,6 +57,17 @@ def distorted_inputs(data_dir: str, batch_size: int,
       before it.
     seed: of the file order and the shuffling (the distortions follow the
       graph's seed); None: a new order every run.
+    deterministic: with a seed, the same batches in every run: one reader
+      thread, and distortions drawn from (seed, global step) by stateless
+      ops. The shuffling queue gives way to a first-in first-out one: a
+      RandomShuffleQueue takes each example of a batch as soon as it holds
+      more than min_after_dequeue, so what it picks from depends on how far
+      the reader has run ahead. Batches then follow the files' record order
+      (CIFAR-10's files are in random order), the files in a new seeded
+      order each epoch.
+    start_step: with `deterministic`, the global step a resumed run starts
+      at: the reader passes over the records of the steps before it, so the
+      run reads what an uninterrupted one would.
 
   Returns:
     images: float32 [batch_size, IMAGE_SIZE, IMAGE_SIZE, 3].
@@ -62,10 +76,13 @@ def distorted_inputs(data_dir: str, batch_size: int,
   Raises:
     DataError: if the files are missing or malformed.
   """
+  if deterministic and (seed is None or not batched):
+    raise ValueError('deterministic input takes a seed and batched=True')
   filenames = data.data_files(data_dir)
   data.check_data_files(filenames, num_classes)
   min_queue_examples = int(records.NUM_EXAMPLES_PER_EPOCH_FOR_TRAIN *
                            min_fraction_in_queue)
+
   # Keeping the input on the CPU leaves the accelerators to the model.
   with tf.device('/cpu:0'), tf1.name_scope('data_augmentation'):
     filename_queue = tf1.train.string_input_producer(filenames, seed=seed)
@@ -80,18 +97,27 @@ def distorted_inputs(data_dir: str, batch_size: int,
       labels = tf.reshape(record.label, [])
     print('Filling queue with %d CIFAR images before starting to train. '
           'This will take a few minutes.' % min_queue_examples)
-    images, labels = tf1.train.shuffle_batch(
-        [examples, labels], batch_size=batch_size, num_threads=num_threads,
-        capacity=min_queue_examples + 3 * batch_size,
-        min_after_dequeue=min_queue_examples, enqueue_many=batched,
-        seed=seed)
+    if deterministic:
+      labels, examples = determinism.skip_first(start_step * batch_size,
+                                                labels, examples)
+      images, labels = tf1.train.batch(
+          [examples, labels], batch_size=batch_size, num_threads=1,
+          capacity=min_queue_examples + 3 * batch_size, enqueue_many=True)
+    else:
+      images, labels = tf1.train.shuffle_batch(
+          [examples, labels], batch_size=batch_size, num_threads=num_threads,
+          capacity=min_queue_examples + 3 * batch_size,
+          min_after_dequeue=min_queue_examples, enqueue_many=batched,
+          seed=seed)
     if batched:
-      images = preprocessing.distort_images(images)
+      images = preprocessing.distort_images(
+          images, determinism.step_seed(seed) if deterministic else None)
   tf1.summary.image('images', images)
   return images, labels
 
 
-def distorted_feed_inputs(batched: bool = True
+def distorted_feed_inputs(batched: bool = True,
+                          seed: Optional[tf.Tensor] = None
                           ) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
   """Placeholders for batches fed from numpy, distorted as distorted_inputs.
 
@@ -101,6 +127,8 @@ def distorted_feed_inputs(batched: bool = True
   Args:
     batched: distort with distort_images() rather than distort_image() in a
       tf.map_fn loop (the same distribution, in a few whole-batch ops).
+    seed: int [2], with batched: the distortions' stateless seed (see
+      preprocessing.distort_images).
 
   Returns:
     image_input: uint8 placeholder [N, 32, 32, 3] to feed.
@@ -112,7 +140,7 @@ def distorted_feed_inputs(batched: bool = True
         tf.uint8, [None, ORIGINAL_SIZE, ORIGINAL_SIZE, DEPTH], 'image_input')
     labels = tf1.placeholder(tf.int32, [None], 'labels')
     if batched:
-      images = preprocessing.distort_images(image_input)
+      images = preprocessing.distort_images(image_input, seed)
     else:
       images = tf.map_fn(preprocessing.distort_image,
                          tf.cast(image_input, tf.float32))
@@ -195,6 +223,11 @@ class TrainInput:
     batched: distort whole batches after the queue (see distorted_inputs).
     seed: of the order examples are read in; the training graphs also seed
       the graph with it. None: a new order every run.
+    deterministic: the same batches in every run of the seed, and after a
+      resume the batches an uninterrupted run would read (see
+      distorted_inputs, and feed()).
+    start_step: the global step training starts from (resumes at): with
+      `deterministic`, both inputs take up the order of examples there.
   """
   data_dir: str
   batch_size: int
@@ -203,13 +236,16 @@ class TrainInput:
   min_fraction_in_queue: float = MIN_FRACTION_OF_EXAMPLES_IN_QUEUE
   batched: bool = True
   seed: Optional[int] = None
+  deterministic: bool = False
+  start_step: int = 0
 
   def queue(self, batch_size: Optional[int] = None
             ) -> tuple[tf.Tensor, tf.Tensor]:
     """distorted_inputs() of batch_size (default: self.batch_size)."""
     return distorted_inputs(self.data_dir, batch_size or self.batch_size,
                             self.num_threads, self.min_fraction_in_queue,
-                            self.num_classes, self.batched, self.seed)
+                            self.num_classes, self.batched, self.seed,
+                            self.deterministic, self.start_step)
 
   def feed(self) -> tuple[tf.Tensor, tf.Tensor, Callable[[], dict]]:
     """Batches read with numpy (Cifar10Reader) into distorted_feed_inputs().
@@ -224,8 +260,10 @@ class TrainInput:
     """
     reader = records.Cifar10Reader(data.data_files(self.data_dir),
                                    self.num_classes)
-    image_input, labels, images = distorted_feed_inputs(self.batched)
-    batches = reader.batches(self.batch_size, self.seed)
+    image_input, labels, images = distorted_feed_inputs(
+        self.batched, determinism.step_seed(self.seed) if self.deterministic else None)
+    batches = reader.batches(self.batch_size, self.seed,
+                             self.start_step if self.deterministic else 0)
 
     def feed_fn() -> dict:
       batch_images, batch_labels = next(batches)

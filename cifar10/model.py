@@ -34,6 +34,7 @@ LEARNING_RATE_DECAY_FACTOR = 0.1  # Learning rate decay factor.
 INITIAL_LEARNING_RATE = 0.1       # Initial learning rate.
 WEIGHT_DECAY = 0.004              # L2 decay of local3's and local4's weights.
 LOSS_AVERAGE_DECAY = 0.9          # Decay of the logged losses' moving average.
+MOMENTUM = 0.0                    # 0: the tutorial's plain gradient descent.
 
 # Ops of model replicas are created under name scopes 'tower_0', 'tower_1', ..
 # which summaries leave out, so all replicas report under the same names.
@@ -53,6 +54,9 @@ LRN_BETA = 0.75
 # with pooling windows for the sums, 'stock' is tf.nn.lrn.
 LRN_IMPLEMENTATIONS = ('banded', 'stock', 'xla')
 
+# The variable scopes of the layers with weights, input to output.
+LAYER_SCOPES = ('conv1', 'conv2', 'local3', 'local4', 'softmax_linear')
+
 
 @dataclasses.dataclass(frozen=True)
 class ModelOptions:
@@ -68,6 +72,32 @@ class ModelOptions:
   @property
   def dtype(self) -> tf.DType:
     return tf.float16 if self.use_fp16 else tf.float32
+
+
+@dataclasses.dataclass(frozen=True)
+class Hyperparameters:
+  """How the model is trained: the tutorial's constants by default, so that
+  the default graph is the tutorial's.
+
+  Attributes:
+    initial_learning_rate: the learning rate before its first decay.
+    num_epochs_per_decay: epochs (of NUM_EXAMPLES_PER_EPOCH_FOR_TRAIN
+      examples) between decays.
+    learning_rate_decay_factor: what each decay multiplies the rate by.
+    moving_average_decay: decay of the weights' moving average, which
+      evaluation scores.
+    weight_decay: L2 decay of local3's and local4's weights.
+    momentum: 0 for plain gradient descent; else MomentumOptimizer's.
+    trainable_scopes: the LAYER_SCOPES whose weights are trained (the
+      others stay as initialized or warm-started); empty: all.
+  """
+  initial_learning_rate: float = INITIAL_LEARNING_RATE
+  num_epochs_per_decay: float = NUM_EPOCHS_PER_DECAY
+  learning_rate_decay_factor: float = LEARNING_RATE_DECAY_FACTOR
+  moving_average_decay: float = MOVING_AVERAGE_DECAY
+  weight_decay: float = WEIGHT_DECAY
+  momentum: float = MOMENTUM
+  trainable_scopes: tuple[str, ...] = ()
 
 
 def _activation_summary(x: tf.Tensor) -> None:
@@ -152,7 +182,8 @@ def _local(x: tf.Tensor, scope_name: str, units: int, stddev: float,
 
 
 def inference(images: tf.Tensor, num_classes: int = NUM_CLASSES,
-              lrn: str = 'banded') -> tf.Tensor:
+              lrn: str = 'banded',
+              weight_decay: float = WEIGHT_DECAY) -> tf.Tensor:
   """Builds the CIFAR-10 model.
 
   Variables take the dtype of `images` (float16 for --use_fp16). Call it again
@@ -164,6 +195,8 @@ def inference(images: tf.Tensor, num_classes: int = NUM_CLASSES,
     num_classes: size of the output layer (10 for CIFAR-10; datasets of your
       own may have another number, see data.read_class_names).
     lrn: how the LRN layers are computed, one of LRN_IMPLEMENTATIONS.
+    weight_decay: L2 decay of local3's and local4's weights, added to the
+      'losses' collection.
 
   Returns:
     Logits [batch, num_classes]: unnormalized, as
@@ -182,18 +215,20 @@ def inference(images: tf.Tensor, num_classes: int = NUM_CLASSES,
   norm2 = _lrn(conv2, 'norm2', lrn)
   pool2 = _max_pool(norm2, 'pool2')
   flat = tf.reshape(pool2, [-1, math.prod(pool2.shape.as_list()[1:])])
-  local3 = _local(flat, 'local3', 384, stddev=0.04, wd=WEIGHT_DECAY,
+  local3 = _local(flat, 'local3', 384, stddev=0.04, wd=weight_decay,
                   bias=0.1)
-  local4 = _local(local3, 'local4', 192, stddev=0.04, wd=WEIGHT_DECAY,
+  local4 = _local(local3, 'local4', 192, stddev=0.04, wd=weight_decay,
                   bias=0.1)
   return _local(local4, 'softmax_linear', num_classes, stddev=1 / 192.0,
                 wd=None, bias=0.0, relu=False)
 
 
 def configured_inference(images: tf.Tensor, num_classes: int,
-                         options: ModelOptions) -> tf.Tensor:
+                         options: ModelOptions,
+                         weight_decay: float = WEIGHT_DECAY) -> tf.Tensor:
   """inference() of images cast to the options' dtype, with their LRN."""
-  return inference(tf.cast(images, options.dtype), num_classes, options.lrn)
+  return inference(tf.cast(images, options.dtype), num_classes, options.lrn,
+                   weight_decay)
 
 
 def loss(logits: tf.Tensor, labels: tf.Tensor,
@@ -241,41 +276,72 @@ def add_loss_summaries(total_loss: tf.Tensor,
   for l in losses + [total_loss]:
     tag = summaries.strip_scope(l.op.name, TOWER_NAME)
     summaries.scalar_summary(tag + '_raw', l)
-    summaries.scalar_summary(tag, loss_averages.average(l))
+    # Read once this step's update is done: a read racing the update would
+    # show the average before or after it, by chance.
+    with tf.control_dependencies([loss_averages_op]):
+      summaries.scalar_summary(tag, tf.identity(loss_averages.average(l)))
   return loss_averages_op
 
 
-def learning_rate(global_step: tf.Tensor,
-                  examples_per_step: int) -> tf.Tensor:
-  """The tutorial's schedule: x0.1 every 350 epochs, counted in examples.
+def learning_rate(global_step: tf.Tensor, examples_per_step: int,
+                  hparams: Hyperparameters = Hyperparameters()) -> tf.Tensor:
+  """The tutorial's schedule (by default x0.1 every 350 epochs), counted in
+  examples.
 
   Args:
     global_step: the step counter.
     examples_per_step: examples one step trains on (batch size times towers),
       so that the decay follows epochs however a step is split.
+    hparams: the initial rate, epochs per decay and decay factor.
 
   Returns:
     The learning rate, with a 'learning_rate' summary.
   """
   num_batches_per_epoch = NUM_EXAMPLES_PER_EPOCH_FOR_TRAIN / examples_per_step
-  decay_steps = int(num_batches_per_epoch * NUM_EPOCHS_PER_DECAY)
-  lr = tf1.train.exponential_decay(INITIAL_LEARNING_RATE, global_step,
-                                   decay_steps, LEARNING_RATE_DECAY_FACTOR,
+  # At least one step: a tiny --num_epochs_per_decay would otherwise divide
+  # by zero.
+  decay_steps = max(int(num_batches_per_epoch * hparams.num_epochs_per_decay),
+                    1)
+  lr = tf1.train.exponential_decay(hparams.initial_learning_rate, global_step,
+                                   decay_steps,
+                                   hparams.learning_rate_decay_factor,
                                    staircase=True)
   summaries.scalar_summary('learning_rate', lr)
   return lr
 
 
-def weight_averages(global_step: tf.Tensor
+def weight_averages(global_step: tf.Tensor,
+                    decay: float = MOVING_AVERAGE_DECAY
                     ) -> tf1.train.ExponentialMovingAverage:
   """The moving average of the weights that evaluation restores."""
-  return tf1.train.ExponentialMovingAverage(MOVING_AVERAGE_DECAY, global_step)
+  return tf1.train.ExponentialMovingAverage(decay, global_step)
+
+
+def trained_variables(trainable_scopes: tuple[str, ...] = ()
+                      ) -> list[tf.Variable]:
+  """The trainable variables under trainable_scopes (all if empty): what
+  the optimizer updates. The moving averages still follow every weight, so
+  evaluation restores all of them as before."""
+  return [v for v in tf1.trainable_variables()
+          if not trainable_scopes or
+          v.op.name.split('/')[0] in trainable_scopes]
+
+
+def make_optimizer(lr: tf.Tensor, momentum: float = MOMENTUM
+                   ) -> tf1.train.Optimizer:
+  """The tutorial's plain gradient descent; with a momentum, momentum
+  (whose accumulators are variables of their own, 'Momentum' slots)."""
+  if momentum:
+    return tf1.train.MomentumOptimizer(lr, momentum)
+  return tf1.train.GradientDescentOptimizer(lr)
 
 
 def apply_gradients(optimizer: tf1.train.Optimizer,
                     grads_and_vars: list[tuple[tf.Tensor, tf.Variable]],
                     global_step: tf.Tensor,
-                    update_averages: bool = True) -> tf.Operation:
+                    update_averages: bool = True,
+                    average_decay: float = MOVING_AVERAGE_DECAY
+                    ) -> tf.Operation:
   """Applies the gradients once, then updates the weights' moving averages.
 
   Args:
@@ -284,41 +350,51 @@ def apply_gradients(optimizer: tf1.train.Optimizer,
     global_step: incremented by the update.
     update_averages: False when the optimizer updates weight_averages()
       itself (SyncReplicasOptimizer does, once per aggregated step).
+    average_decay: the decay of weight_averages().
 
   Returns:
     The train op.
   """
   apply_gradient_op = optimizer.apply_gradients(grads_and_vars,
                                                 global_step=global_step)
-  for var in tf1.trainable_variables():
-    summaries.histogram_summary(var.op.name, var)
+  # The weights as this step leaves them: a read racing the update would
+  # show them before or after it, by chance.
+  with tf.control_dependencies([apply_gradient_op]):
+    for var in tf1.trainable_variables():
+      summaries.histogram_summary(var.op.name, tf.identity(var))
   for grad, var in grads_and_vars:
     if grad is not None:
       summaries.histogram_summary(var.op.name + '/gradients', grad)
   if not update_averages:
     return apply_gradient_op
   with tf.control_dependencies([apply_gradient_op]):
-    return weight_averages(global_step).apply(tf1.trainable_variables())
+    return weight_averages(global_step, average_decay).apply(
+        tf1.trainable_variables())
 
 
 def train(total_loss: tf.Tensor, global_step: tf.Tensor,
-          batch_size: int = BATCH_SIZE) -> tf.Operation:
-  """One step of plain gradient descent on total_loss, as in the tutorial.
+          batch_size: int = BATCH_SIZE,
+          hparams: Hyperparameters = Hyperparameters()) -> tf.Operation:
+  """One step of plain gradient descent on total_loss, as in the tutorial
+  (momentum with hparams.momentum).
 
   Args:
     total_loss: from loss().
     global_step: the step counter.
     batch_size: examples per step, for the learning-rate schedule.
+    hparams: the schedule, optimizer and moving-average decay.
 
   Returns:
     The train op: the gradient step followed by the weight averages' update.
   """
-  lr = learning_rate(global_step, batch_size)
+  lr = learning_rate(global_step, batch_size, hparams)
   loss_averages_op = add_loss_summaries(total_loss)
   with tf.control_dependencies([loss_averages_op]):
-    optimizer = tf1.train.GradientDescentOptimizer(lr)
-    grads = optimizer.compute_gradients(total_loss)
-  return apply_gradients(optimizer, grads, global_step)
+    opt = make_optimizer(lr, hparams.momentum)
+    grads = opt.compute_gradients(
+        total_loss, var_list=trained_variables(hparams.trainable_scopes))
+  return apply_gradients(opt, grads, global_step,
+                         average_decay=hparams.moving_average_decay)
 
 
 def variables_to_restore() -> dict[str, tf.Variable]:

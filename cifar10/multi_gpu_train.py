@@ -25,7 +25,8 @@ def main(argv):
   towers.report_placement(FLAGS.num_gpus)
   cifar10_flags.train_from_flags(lambda: towers.build_tower_train_graph(
       cifar10_flags.train_input(FLAGS.seed), FLAGS.num_gpus,
-      cifar10_flags.model_options())[0])
+      cifar10_flags.model_options(),
+      hparams=cifar10_flags.hyperparameters())[0])
 
 
 if __name__ == '__main__':

@@ -28,12 +28,16 @@ from tfclassic import checkpoints
 from tfclassic import errors
 from tfclassic import flags as shared_flags
 
+# More than any class count: --top_k above the count prints every class.
+MAX_TOP_K = 1000
+
 cifar10_flags.define_data_flags(download=False)
 cifar10_flags.define_model_flags()
 shared_flags.define_session_flags()
 cifar10_flags.define_checkpoint_flag()
 flags.DEFINE_integer('top_k', 3, 'How many of the most probable classes to '
-                     'print per image.')
+                     'print per image (all of them, if there are fewer).',
+                     lower_bound=1, upper_bound=MAX_TOP_K)
 flags.DEFINE_multi_string('record', [],
                           'FILE:INDEX: also classify record INDEX (from 0) '
                           'of the CIFAR-10 binary FILE (a path, or a file '

@@ -1,4 +1,6 @@
 """The tutorial's image preprocessing: training distortions, the eval crop."""
+from typing import Optional
+
 import tensorflow as tf
 
 from cifar10.records import DEPTH, ORIGINAL_SIZE
@@ -31,7 +33,20 @@ def distort_image(image: tf.Tensor) -> tf.Tensor:
   return tf.image.per_image_standardization(image)
 
 
-def distort_images(images: tf.Tensor) -> tf.Tensor:
+def _uniform(shape, minval, maxval, dtype: tf.DType, seed: Optional[tf.Tensor],
+             draw: int) -> tf.Tensor:
+  """tf.random.uniform, or, given a seed, its stateless counterpart: the
+  same values for the same seed, whatever ran before (draw tells the draws
+  of one seed apart)."""
+  if seed is None:
+    return tf.random.uniform(shape, minval, maxval, dtype)
+  return tf.random.stateless_uniform(
+      shape, tf.random.experimental.stateless_fold_in(seed, draw), minval,
+      maxval, dtype)
+
+
+def distort_images(images: tf.Tensor,
+                   seed: Optional[tf.Tensor] = None) -> tf.Tensor:
   """distort_image() applied to each image of a batch, as whole-batch ops.
 
   Each image draws its own crop offset, flip, brightness delta and contrast
@@ -42,15 +57,19 @@ def distort_images(images: tf.Tensor) -> tf.Tensor:
 
   Args:
     images: [N, 32, 32, 3], uint8 or float in [0, 255].
+    seed: int [2], e.g. (--seed, global step), to draw the distortions from
+      it alone (stateless ops) rather than from the graph's random state,
+      which restarts with the process: a resumed run then distorts each
+      step's batch as an uninterrupted run would.
 
   Returns:
     float32 [N, IMAGE_SIZE, IMAGE_SIZE, 3], each image standardized.
   """
   count = tf.shape(images)[0]
   positions = tf.range(IMAGE_SIZE)
-  offset_y, offset_x = tf.unstack(tf.random.uniform(
-      [2, count, 1], maxval=ORIGINAL_SIZE - IMAGE_SIZE + 1, dtype=tf.int32))
-  flip = tf.random.uniform([count, 1]) < 0.5
+  offset_y, offset_x = tf.unstack(_uniform(
+      [2, count, 1], 0, ORIGINAL_SIZE - IMAGE_SIZE + 1, tf.int32, seed, 0))
+  flip = _uniform([count, 1], 0, 1, tf.float32, seed, 1) < 0.5
   rows = offset_y + positions
   columns = offset_x + tf.where(flip, IMAGE_SIZE - 1 - positions, positions)
   images = tf.gather(images, rows, axis=1, batch_dims=1)
@@ -59,10 +78,10 @@ def distort_images(images: tf.Tensor) -> tf.Tensor:
   # Standardization removes a brightness shift again (and contrast keeps each
   # channel's mean), so the brightness delta only matters through rounding;
   # it is kept because the tutorial draws it.
-  delta = tf.random.uniform([count, 1, 1, 1], -MAX_BRIGHTNESS_DELTA,
-                            MAX_BRIGHTNESS_DELTA)
+  delta = _uniform([count, 1, 1, 1], -MAX_BRIGHTNESS_DELTA,
+                   MAX_BRIGHTNESS_DELTA, tf.float32, seed, 2)
   images += delta
-  factor = tf.random.uniform([count, 1, 1, 1], *CONTRAST_RANGE)
+  factor = _uniform([count, 1, 1, 1], *CONTRAST_RANGE, tf.float32, seed, 3)
   means = tf.reduce_mean(images, axis=[1, 2], keepdims=True)
   images = (images - means) * factor + means
   return tf.image.per_image_standardization(images)

@@ -15,6 +15,7 @@ from typing import Iterator, Optional, Sequence
 import numpy as np
 import tensorflow as tf
 
+from tfclassic import paths
 from tfclassic.errors import DataError
 
 tf1 = tf.compat.v1
@@ -105,8 +106,9 @@ def map_records(filename: str, num_classes: int = NUM_CLASSES) -> np.ndarray:
   Raises:
     DataError: naming the file and what is wrong with it.
   """
-  if not os.path.isfile(filename):
-    raise DataError('%s: no such file.' % filename)
+  problem = paths.input_file_problem(filename)
+  if problem:
+    raise DataError(paths.describe('The data file', filename, problem))
   size = os.path.getsize(filename)
   if size == 0 or size % RECORD_BYTES:
     raise DataError(
@@ -251,16 +253,30 @@ class Cifar10Reader:
           indices[take] - self._offsets[file_index]]
     return decode(raw)
 
-  def batches(self, batch_size: int, seed: Optional[int] = None
-              ) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+  def batches(self, batch_size: int, seed: Optional[int] = None,
+              skip: int = 0) -> Iterator[tuple[np.ndarray, np.ndarray]]:
     """Endless random batches, each epoch a new permutation of the records.
 
     A batch crossing an epoch boundary takes the old epoch's tail and the new
     epoch's head, so every record is seen once per epoch.
+
+    Args:
+      batch_size: records per batch.
+      seed: of the permutations; None: new ones every run.
+      skip: batches to pass over first, without reading them: with a seed,
+        the batches then go on as after `skip` batches of a run from the
+        start (a resumed training run reads what it would have read).
     """
     rng = np.random.default_rng(seed)
     order = rng.permutation(len(self))
     position = 0
+    # Only whole epochs draw permutations: passing over them costs one
+    # permutation each, nothing read.
+    skipped = skip * batch_size
+    while skipped >= len(order) - position:
+      skipped -= len(order) - position
+      order, position = rng.permutation(len(self)), 0
+    position += skipped
     while True:
       take = []
       while len(take) < batch_size:

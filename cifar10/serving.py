@@ -91,9 +91,10 @@ def check_num_classes(checkpoint: str, num_classes: int,
   saying which --data_dir to pass.
 
   Raises:
-    errors.UserError: the numbers differ.
+    errors.UserError: the numbers differ, or the checkpoint cannot be
+      read (checkpoints.CheckpointGone: its files are gone).
   """
-  saved = tf.train.load_checkpoint(checkpoint).get_variable_to_shape_map()
+  saved = checkpoints.variable_shapes(checkpoint)
   saved_classes = saved.get(CLASSES_VARIABLE, [num_classes])[0]
   if saved_classes != num_classes:
     raise errors.UserError(
@@ -126,14 +127,10 @@ def restore_average_weights(sess: tf1.Session,
 
   Raises:
     errors.UserError: the checkpoint is corrupt, truncated, of another
-      number of classes or of another model.
+      number of classes or of another model (checkpoints.CheckpointGone:
+      its files are gone).
   """
-  try:
-    check_num_classes(checkpoint, num_classes, data_dir)
-  except tf.errors.OpError as e:
-    raise errors.UserError(checkpoints.corrupt_message(
-        checkpoint, checkpoints.damage(checkpoint) or
-        checkpoints.op_error_reason(e))) from e
+  check_num_classes(checkpoint, num_classes, data_dir)
   restorer.restore(sess, checkpoint)
 
 

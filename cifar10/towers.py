@@ -56,7 +56,8 @@ def tower_name(index: int) -> str:
 
 def tower_loss(scope: str, images: tf.Tensor, labels: tf.Tensor,
                num_classes: int = model.NUM_CLASSES,
-               options: model.ModelOptions = model.ModelOptions()
+               options: model.ModelOptions = model.ModelOptions(),
+               weight_decay: float = model.WEIGHT_DECAY
                ) -> tuple[tf.Tensor, list[tf.Tensor]]:
   """Builds one tower's model and loss.
 
@@ -67,12 +68,14 @@ def tower_loss(scope: str, images: tf.Tensor, labels: tf.Tensor,
     labels: its labels.
     num_classes: classes of the model.
     options: how the model is computed.
+    weight_decay: L2 decay of the fully connected layers' weights.
 
   Returns:
     total_loss: the tower's cross-entropy plus weight decay.
     losses: the terms of total_loss.
   """
-  logits = model.configured_inference(images, num_classes, options)
+  logits = model.configured_inference(images, num_classes, options,
+                                      weight_decay)
   total_loss = model.loss(logits, labels, scope)
   return total_loss, tf1.get_collection(model.LOSSES_COLLECTION, scope)
 
@@ -108,7 +111,8 @@ def build_towers(images: tf.Tensor, labels: tf.Tensor, num_towers: int,
                  device: str = '/gpu:%d',
                  examples_per_step: Optional[int] = None,
                  wrap_optimizer: Optional[WrapOptimizer] = None,
-                 options: model.ModelOptions = model.ModelOptions()
+                 options: model.ModelOptions = model.ModelOptions(),
+                 hparams: model.Hyperparameters = model.Hyperparameters()
                  ) -> TowerGraph:
   """Splits the batch over num_towers towers and builds one training step.
 
@@ -125,14 +129,16 @@ def build_towers(images: tf.Tensor, labels: tf.Tensor, num_towers: int,
       wrap_optimizer(optimizer, model.weight_averages(global_step)), returns
       an optimizer that applies the gradients and updates those averages.
     options: how the model is computed.
+    hparams: the training knobs (the tutorial's by default).
 
   Returns:
     A TowerGraph.
   """
   examples_per_step = examples_per_step or images.shape.as_list()[0]
   with tf.device('/cpu:0'):
-    learning_rate = model.learning_rate(global_step, examples_per_step)
-    optimizer = tf1.train.GradientDescentOptimizer(learning_rate)
+    learning_rate = model.learning_rate(global_step, examples_per_step,
+                                        hparams)
+    optimizer = model.make_optimizer(learning_rate, hparams.momentum)
     image_slices = tf.split(images, num_towers)
     label_slices = tf.split(labels, num_towers)
   tower_grads, tower_totals, tower_terms = [], [], []
@@ -140,9 +146,11 @@ def build_towers(images: tf.Tensor, labels: tf.Tensor, num_towers: int,
     for i in range(num_towers):
       with tf.device(device % i), tf1.name_scope(tower_name(i)) as scope:
         total, terms = tower_loss(scope, image_slices[i], label_slices[i],
-                                  num_classes, options)
+                                  num_classes, options, hparams.weight_decay)
         tf1.get_variable_scope().reuse_variables()
-        tower_grads.append(optimizer.compute_gradients(total))
+        tower_grads.append(optimizer.compute_gradients(
+            total,
+            var_list=model.trained_variables(hparams.trainable_scopes)))
         tower_totals.append(total)
         tower_terms.append(terms)
   with tf.device('/cpu:0'):
@@ -151,10 +159,12 @@ def build_towers(images: tf.Tensor, labels: tf.Tensor, num_towers: int,
     loss_averages_op = model.add_loss_summaries(loss, terms)
     grads_and_vars = average_gradients(tower_grads)
     if wrap_optimizer:
-      optimizer = wrap_optimizer(optimizer,
-                                 model.weight_averages(global_step))
-    apply_op = model.apply_gradients(optimizer, grads_and_vars, global_step,
-                                     update_averages=not wrap_optimizer)
+      optimizer = wrap_optimizer(optimizer, model.weight_averages(
+          global_step, hparams.moving_average_decay))
+    apply_op = model.apply_gradients(
+        optimizer, grads_and_vars, global_step,
+        update_averages=not wrap_optimizer,
+        average_decay=hparams.moving_average_decay)
   # Every tower wrote the same summaries; keep the last tower's only.
   other_towers = {tower_name(i) for i in range(num_towers - 1)}
   summaries = [s for s in tf1.get_collection(tf1.GraphKeys.SUMMARIES)
@@ -180,7 +190,9 @@ def build_tower_train_graph(train_input: inputs.TrainInput, num_towers: int,
                             options: model.ModelOptions = model.ModelOptions(),
                             device: str = '/gpu:%d',
                             wrap_optimizer: Optional[WrapOptimizer] = None,
-                            replicas_per_step: int = 1
+                            replicas_per_step: int = 1,
+                            hparams: model.Hyperparameters = (
+                                model.Hyperparameters())
                             ) -> tuple[train_graph.TrainGraph, TowerGraph]:
   """The towers' training graph, fed by one input queue on the CPU.
 
@@ -196,6 +208,7 @@ def build_tower_train_graph(train_input: inputs.TrainInput, num_towers: int,
     wrap_optimizer: see build_towers (synchronous replicas).
     replicas_per_step: how many workers' batches one global step
       aggregates.
+    hparams: the training knobs (the tutorial's by default).
 
   Returns:
     The graph as run_training takes it, and the towers' parts.
@@ -211,6 +224,6 @@ def build_tower_train_graph(train_input: inputs.TrainInput, num_towers: int,
   examples_per_step = batch * replicas_per_step
   graph = build_towers(images, labels, num_towers, global_step,
                        train_input.num_classes, device, examples_per_step,
-                       wrap_optimizer, options)
+                       wrap_optimizer, options, hparams)
   return train_graph.TrainGraph(graph.train_op, graph.loss, examples_per_step,
                                 summary_op=graph.summary_op), graph

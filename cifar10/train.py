@@ -24,7 +24,7 @@ def main(argv):
   shared_flags.refuse_arguments(argv)
   cifar10_flags.train_from_flags(lambda: train_graph.build_train_graph(
       cifar10_flags.train_input(FLAGS.seed), cifar10_flags.model_options(),
-      feed=FLAGS.input == 'feed'))
+      feed=FLAGS.input == 'feed', hparams=cifar10_flags.hyperparameters()))
 
 
 if __name__ == '__main__':

@@ -34,7 +34,9 @@ class TrainGraph:
 
 def build_train_graph(train_input: inputs.TrainInput,
                       options: model.ModelOptions = model.ModelOptions(),
-                      feed: bool = False) -> TrainGraph:
+                      feed: bool = False,
+                      hparams: model.Hyperparameters = model.Hyperparameters()
+                      ) -> TrainGraph:
   """Builds the single-device training graph in the default graph.
 
   Args:
@@ -43,6 +45,7 @@ def build_train_graph(train_input: inputs.TrainInput,
     options: how the model is computed.
     feed: read batches with numpy and feed them (TrainInput.feed) instead
       of the tutorial's reader threads and shuffling queue.
+    hparams: the training knobs (the tutorial's by default).
 
   Raises:
     DataError: if the data files are missing or malformed.
@@ -55,7 +58,7 @@ def build_train_graph(train_input: inputs.TrainInput,
   else:
     images, labels = train_input.queue()
   logits = model.configured_inference(images, train_input.num_classes,
-                                      options)
+                                      options, hparams.weight_decay)
   loss = model.loss(logits, labels)
-  train_op = model.train(loss, global_step, train_input.batch_size)
+  train_op = model.train(loss, global_step, train_input.batch_size, hparams)
   return TrainGraph(train_op, loss, train_input.batch_size, feed_fn)

@@ -12,6 +12,10 @@ from linear import model
 
 # Final loss under which a run counts as converged (float32 reaches ~1e-11).
 CONVERGED_LOSS = 1e-6
+# Bounds of the binaries' flags: far past divergence (the stability bound is
+# near 0.05) and past any loss the tutorial's four points give.
+MAX_LEARNING_RATE = 1e38
+MAX_LOSS = 1e12
 
 
 class FitResult(NamedTuple):

@@ -17,18 +17,32 @@ DEFAULT_RATES = ['0.001', '0.005', '0.01', '0.02', '0.03', '0.04']
 
 flags.DEFINE_list('rates', DEFAULT_RATES,
                   'Comma-separated learning rates to try.')
-flags.DEFINE_integer('max_steps', 1000, 'Gradient-descent steps per rate.')
+flags.DEFINE_integer('max_steps', 1000, 'Gradient-descent steps per rate.',
+                     lower_bound=1, upper_bound=shared_flags.MAX_STEPS)
 flags.DEFINE_alias('steps', 'max_steps')
-flags.DEFINE_float('converged_loss', fit.CONVERGED_LOSS,
-                   'A run whose final loss is below this has converged.')
+shared_flags.define_float('converged_loss', fit.CONVERGED_LOSS,
+                          'A run whose final loss is below this has '
+                          'converged.', lower_bound=0,
+                          upper_bound=fit.MAX_LOSS, positive=True)
+flags.register_validator(
+    'rates', lambda rates: all(_is_rate(rate) for rate in rates),
+    message='--rates takes learning rates above 0 and at most %g, '
+    'comma-separated, e.g. --rates=0.001,0.01' % fit.MAX_LEARNING_RATE)
+
+
+def _is_rate(text: str) -> bool:
+  try:
+    return 0 < float(text) <= fit.MAX_LEARNING_RATE
+  except ValueError:
+    return False
+
+
+flags.adopt_module_key_flags(shared_flags)
 
 
 def main(argv):
   shared_flags.refuse_arguments(argv)
-  try:
-    rates = [float(r) for r in FLAGS.rates]
-  except ValueError:
-    raise app.UsageError(f'--rates must be numbers: {FLAGS.rates}')
+  rates = [float(r) for r in FLAGS.rates]
   bound = model.stability_bound()
   print(f'Stability bound: lr < 2/lambda_max = {bound:.4g} '
         f'(lambda_max {2 / bound:.3f} of the loss Hessian)')

@@ -9,6 +9,7 @@ checkpoint when Ctrl-C stops it.
 import tensorflow as tf
 from absl import app, flags
 
+from linear import fit
 from linear import model
 from linear import steps
 from tfclassic import checkpoints
@@ -30,7 +31,9 @@ shared_flags.define_train_flags(DEFAULT_TRAIN_DIR, MAX_STEPS,
                                 save_summaries_steps=LOG_FREQUENCY)
 flags.DEFINE_alias('steps', 'max_steps')
 flags.DEFINE_alias('log_every', 'log_frequency')
-flags.DEFINE_float('learning_rate', 0.01, 'GradientDescentOptimizer step.')
+shared_flags.define_float('learning_rate', 0.01,
+                          'GradientDescentOptimizer step.', lower_bound=0,
+                          upper_bound=fit.MAX_LEARNING_RATE, positive=True)
 flags.adopt_module_key_flags(shared_flags)
 
 FLAGS = flags.FLAGS

@@ -48,6 +48,7 @@ from mnist import steps
 from tfclassic import benchmark
 from tfclassic import errors
 from tfclassic import flags as shared_flags
+from tfclassic import paths
 from tfclassic import session
 from tfclassic import training
 
@@ -67,24 +68,29 @@ flags.DEFINE_list('modes', list(MODES),
                   'always runs: ratios are taken to it.')
 flags.DEFINE_integer('batch_size', None,
                      'Examples per step; default: each tutorial\'s (deep 50, '
-                     'others 100).')
+                     'others 100).', lower_bound=1,
+                     upper_bound=mnist_input.NUM_TRAIN_EXAMPLES)
 flags.DEFINE_integer('steps', 200,
                      'Timed steps per mode and round (the train mode rounds '
-                     'up to whole multiples of --save_summaries_steps).')
+                     'up to whole multiples of --save_summaries_steps).',
+                     lower_bound=1, upper_bound=shared_flags.MAX_STEPS)
 flags.DEFINE_integer('warmup_steps', 20,
-                     'Untimed steps before timing, per mode and round.')
-flags.DEFINE_integer('rounds', 3, 'Rounds over all models and modes.')
+                     'Untimed steps before timing, per mode and round.',
+                     lower_bound=0, upper_bound=shared_flags.MAX_STEPS)
+flags.DEFINE_integer('rounds', 3, 'Rounds over all models and modes.',
+                     lower_bound=1, upper_bound=shared_flags.MAX_ROUNDS)
 shared_flags.define_cadence_flags(mnist_flags.LOG_FREQUENCY,
                                   mnist_flags.SAVE_SUMMARIES_STEPS)
 mnist_flags.define_cadence_aliases()
-flags.DEFINE_integer('validation_size', mnist_input.VALIDATION_SIZE,
-                     'Training examples held out, as mnist.train '
-                     '--validation_size: the feed and train modes batch the '
-                     'rest.')
+mnist_flags.define_validation_size_flag(
+    'Training examples held out, as mnist.train --validation_size: the feed '
+    'and train modes batch the rest.')
 shared_flags.define_profile_flags()
-flags.DEFINE_string('json', None, 'Also write the figures, and every '
-                    'timed step\'s seconds, to this file.')
+shared_flags.define_path('json', None, 'Also write the figures, and every '
+                         'timed step\'s seconds, to this file.',
+                         paths.OUTPUT_FILE)
 flags.adopt_module_key_flags(mnist_flags)
+flags.adopt_module_key_flags(shared_flags)
 
 FLAGS = flags.FLAGS
 

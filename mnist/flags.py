@@ -14,6 +14,7 @@ from mnist import input as mnist_input
 from mnist import model
 from mnist import two_layer_net
 from tfclassic import flags as shared_flags
+from tfclassic import paths
 from tfclassic import training
 
 FLAGS = flags.FLAGS
@@ -28,6 +29,8 @@ CHECKPOINT_EVERY = 1000
 EVAL_INTERVAL_SECS = 60
 EVAL_BATCH_SIZE = 100
 TRAIN_MODELS = model.MODELS + ('scratch',)
+# Far above every tutorial's step size: larger ones only diverge.
+MAX_LEARNING_RATE = 1e38
 
 
 class TutorialSettings(NamedTuple):
@@ -39,10 +42,11 @@ class TutorialSettings(NamedTuple):
 
 def define_data_flags() -> None:
   """Defines --data_dir and --source_url."""
-  flags.DEFINE_string(
+  shared_flags.define_path(
       'data_dir', DEFAULT_DATA_DIR,
       'Directory with the four MNIST .gz IDX files; missing ones are '
-      'downloaded there. Default from $MNIST_DATA_DIR if set.')
+      'downloaded there. Default from $MNIST_DATA_DIR if set.',
+      paths.DATA_DIR)
   flags.DEFINE_string(
       'source_url', mnist_input.SOURCE_URL,
       'Base URL of the MNIST mirror used when files are missing.')
@@ -70,23 +74,32 @@ def define_train_flags() -> None:
                     'two-layer net with backpropagation).')
   flags.DEFINE_integer('batch_size', None,
                        'Examples per step; default: the tutorial\'s (deep '
-                       '50, others 100).')
-  flags.DEFINE_float('learning_rate', None,
-                     'Step size; default: the tutorial\'s (softmax 0.5, deep '
-                     '1e-4 with Adam, mlp 0.01, scratch 0.1).')
+                       '50, others 100).', lower_bound=1,
+                       upper_bound=mnist_input.NUM_TRAIN_EXAMPLES)
+  shared_flags.define_float(
+      'learning_rate', None, 'Step size; default: the tutorial\'s (softmax '
+      '0.5, deep 1e-4 with Adam, mlp 0.01, scratch 0.1).', lower_bound=0,
+      upper_bound=MAX_LEARNING_RATE, positive=True)
   flags.DEFINE_integer('checkpoint_every', CHECKPOINT_EVERY,
                        'Save a checkpoint every N steps (and at the end); '
                        'mlp also prints train/validation/test precision '
-                       'then. 0: every --save_checkpoint_secs instead.')
+                       'then. 0: every --save_checkpoint_secs instead.',
+                       lower_bound=0, upper_bound=shared_flags.MAX_STEPS)
   flags.DEFINE_enum('input', 'feed', ['feed', 'queue'],
                     'feed: numpy DataSet.next_batch into placeholders, as '
                     'the tutorials do; queue: FixedLengthRecordReader + '
                     'shuffle_batch over all 60000 training examples, '
                     'straight into the model.')
-  flags.DEFINE_integer('validation_size', mnist_input.VALIDATION_SIZE,
-                       'Training examples held out as the validation set '
-                       '(reported by mlp); scratch trains on all 60000, as '
-                       'the book does.')
+  define_validation_size_flag(
+      'Training examples held out as the validation set (reported by mlp); '
+      'scratch trains on all 60000, as the book does.')
+
+
+def define_validation_size_flag(help: str) -> None:
+  """Defines --validation_size: at least one training example is left."""
+  flags.DEFINE_integer('validation_size', mnist_input.VALIDATION_SIZE, help,
+                       lower_bound=0,
+                       upper_bound=mnist_input.NUM_TRAIN_EXAMPLES - 1)
 
 
 def define_eval_flags() -> None:
@@ -98,7 +111,8 @@ def define_eval_flags() -> None:
                     'Model the checkpoint holds; default: detected from the '
                     'checkpoint\'s variable names.')
   flags.DEFINE_integer('batch_size', EVAL_BATCH_SIZE,
-                       'Test examples per batch.')
+                       'Test examples per batch.', lower_bound=1,
+                       upper_bound=mnist_input.NUM_TEST_EXAMPLES)
 
 
 def tutorial_settings(model_name: str) -> TutorialSettings:

@@ -16,7 +16,9 @@ from typing import Dict, List, Mapping, NamedTuple, Optional, Tuple
 import numpy as np
 import tensorflow as tf
 
+from tfclassic import determinism
 from tfclassic import download
+from tfclassic import paths
 from tfclassic.errors import DataError, UserError
 
 # Mirror used by the TF tutorials' input_data.py.
@@ -44,6 +46,9 @@ IMAGE_SIZE = 28
 IMAGE_PIXELS = IMAGE_SIZE * IMAGE_SIZE
 NUM_CLASSES = 10
 VALIDATION_SIZE = 5000
+# The examples in the original files.
+NUM_TRAIN_EXAMPLES = 60000
+NUM_TEST_EXAMPLES = 10000
 
 # Examples kept in the training shuffle queue; 10k mixes well within RAM.
 MIN_AFTER_DEQUEUE = 10000
@@ -249,6 +254,21 @@ class DataSet:
     Raises:
       UserError: batch_size is not in 1..num_examples.
     """
+    return self._gather(self._next_indices(batch_size, shuffle))
+
+  def skip_batches(self, count: int, batch_size: int,
+                   shuffle: bool = True) -> None:
+    """Passes over `count` batches as next_batch would serve them, without
+    gathering them: with a seed, the batches after it are those of a run
+    that served the skipped ones (a resumed run reads what it would have).
+
+    Raises:
+      UserError: batch_size is not in 1..num_examples.
+    """
+    for _ in range(count):
+      self._next_indices(batch_size, shuffle)
+
+  def _next_indices(self, batch_size: int, shuffle: bool) -> np.ndarray:
     if not 0 < batch_size <= self._num_examples:
       raise UserError(f'batch_size {batch_size} must be in 1..'
                       f'{self._num_examples}, the number of examples')
@@ -257,14 +277,13 @@ class DataSet:
       self._shuffle()
     if start + batch_size <= self._num_examples:
       self._index_in_epoch += batch_size
-      return self._gather(self._order[start:self._index_in_epoch])
+      return self._order[start:self._index_in_epoch]
     self._epochs_completed += 1
     tail = self._order[start:]
     if shuffle:
       self._shuffle()
     self._index_in_epoch = batch_size - len(tail)
-    return self._gather(np.concatenate(
-        [tail, self._order[:self._index_in_epoch]]))
+    return np.concatenate([tail, self._order[:self._index_in_epoch]])
 
 
 Datasets = collections.namedtuple('Datasets', ['train', 'validation', 'test'])
@@ -345,7 +364,9 @@ def _scale(images: tf.Tensor) -> tf.Tensor:
 
 
 def train_inputs(data_dir: str, batch_size: int,
-                 seed: Optional[int] = None) -> Tuple[tf.Tensor, tf.Tensor]:
+                 seed: Optional[int] = None,
+                 deterministic: bool = False,
+                 start_step: int = 0) -> Tuple[tf.Tensor, tf.Tensor]:
   """Shuffled, endlessly repeating training batches from the queue readers.
 
   Reads all 60000 training examples (no validation hold-out). Queue runners
@@ -355,6 +376,12 @@ def train_inputs(data_dir: str, batch_size: int,
     data_dir: directory holding the training IDX files.
     batch_size: examples per batch.
     seed: shuffle seed.
+    deterministic: the same batches in every run: a first-in first-out
+      queue in the files' order instead of the shuffling queue, whose picks
+      depend on how far the reader has run ahead (see
+      cifar10.inputs.distorted_inputs).
+    start_step: with `deterministic`, the global step a resumed run starts
+      at: the examples of the steps before it are passed over.
 
   Returns:
     images float32 [batch_size, 784] in [0, 1], labels int32 [batch_size].
@@ -370,9 +397,17 @@ def train_inputs(data_dir: str, batch_size: int,
   # The queue holds uint8 pixels: a quarter of the memory of floats, and
   # less to copy per batch. Room for a whole read on top keeps the reader
   # from waiting for the batches to drain.
+  capacity = min_after_dequeue + READ_RECORDS + 3 * batch_size
+  if deterministic:
+    images, labels = determinism.skip_first(start_step * batch_size, images,
+                                            labels)
+    images, labels = tf.compat.v1.train.batch(
+        [images, labels], batch_size=batch_size, num_threads=1,
+        capacity=capacity, enqueue_many=True)
+    return _scale(images), labels
   images, labels = tf.compat.v1.train.shuffle_batch(
       [images, labels], batch_size=batch_size, num_threads=1,
-      capacity=min_after_dequeue + READ_RECORDS + 3 * batch_size,
+      capacity=capacity,
       min_after_dequeue=min_after_dequeue, seed=seed, enqueue_many=True)
   return _scale(images), labels
 
@@ -422,13 +457,20 @@ def maybe_download(data_dir: str, source_url: str = SOURCE_URL,
     DataUnavailableError: some files are missing and could not be fetched;
       the message says which, where, and how to provide them.
   """
-  os.makedirs(data_dir, exist_ok=True)
+  for name in checksums:
+    path = os.path.join(data_dir, name)
+    if os.path.lexists(path):
+      problem = paths.input_file_problem(path)
+      if problem:
+        raise DataError(paths.describe('The data file', path, problem))
+  missing = {name: md5 for name, md5 in checksums.items()
+             if not os.path.exists(os.path.join(data_dir, name))}
+  if missing:
+    download.make_data_dir(data_dir)
   base = source_url if source_url.endswith('/') else source_url + '/'
   failures: Dict[str, str] = {}
-  for name, md5 in checksums.items():
+  for name, md5 in missing.items():
     dest = os.path.join(data_dir, name)
-    if os.path.exists(dest):
-      continue
     try:
       download.download(base + name, dest, md5, gunzip_md5=True)
     except (OSError, DataError) as e:

@@ -14,6 +14,7 @@ from typing import NamedTuple, Optional, Tuple
 import tensorflow as tf
 
 from tfclassic import checkpoints
+from tfclassic import determinism
 from tfclassic import errors
 
 NUM_CLASSES = 10
@@ -91,12 +92,15 @@ def _conv_pool(inputs, in_features, out_features, scope):
                             strides=[1, 2, 2, 1], padding='SAME')
 
 
-def deep_inference(images: tf.Tensor, keep_prob: tf.Tensor) -> tf.Tensor:
+def deep_inference(images: tf.Tensor, keep_prob: tf.Tensor,
+                   dropout_seed: Optional[tf.Tensor] = None) -> tf.Tensor:
   """Experts' convnet: conv32 -> pool -> conv64 -> pool -> fc1024 -> fc10.
 
   Args:
     images: float32 [batch, 784].
     keep_prob: scalar dropout keep probability for the fc1024 layer.
+    dropout_seed: int [2] to draw the dropout from by a stateless op (see
+      tfclassic.determinism) rather than from the graph's random state.
 
   Returns:
     logits float32 [batch, 10].
@@ -111,7 +115,11 @@ def deep_inference(images: tf.Tensor, keep_prob: tf.Tensor) -> tf.Tensor:
     fc1 = tf.nn.relu(tf.matmul(tf.reshape(pool2, [-1, flat_size]),
                                weights) + biases)
   with tf.compat.v1.name_scope('dropout'):
-    fc1_drop = tf.nn.dropout(fc1, rate=1.0 - keep_prob)
+    if dropout_seed is None:
+      fc1_drop = tf.nn.dropout(fc1, rate=1.0 - keep_prob)
+    else:
+      fc1_drop = tf.nn.experimental.stateless_dropout(
+          fc1, rate=1.0 - keep_prob, seed=dropout_seed)
   with tf.compat.v1.name_scope('fc2'):
     weights = _weights([FC_UNITS, NUM_CLASSES], 0.1)
     biases = tf.Variable(tf.constant(0.1, shape=[NUM_CLASSES]),
@@ -148,7 +156,8 @@ def mlp_inference(images: tf.Tensor, hidden1_units: int = HIDDEN1_UNITS,
 
 
 def inference(model: str, images: tf.Tensor,
-              keep_prob: tf.Tensor = None) -> tf.Tensor:
+              keep_prob: tf.Tensor = None,
+              dropout_seed: Optional[tf.Tensor] = None) -> tf.Tensor:
   """Builds the named model's logits.
 
   Args:
@@ -156,6 +165,7 @@ def inference(model: str, images: tf.Tensor,
     images: float32 [batch, 784].
     keep_prob: dropout keep probability, used by `deep` only; defaults to
       1.0 (no dropout).
+    dropout_seed: see deep_inference.
 
   Returns:
     logits float32 [batch, 10].
@@ -164,7 +174,7 @@ def inference(model: str, images: tf.Tensor,
     return softmax_inference(images)
   if model == 'deep':
     return deep_inference(
-        images, 1.0 if keep_prob is None else keep_prob)
+        images, 1.0 if keep_prob is None else keep_prob, dropout_seed)
   if model == 'mlp':
     return mlp_inference(images)
   raise ValueError(f'unknown model {model!r}; expected one of {MODELS}')
@@ -239,8 +249,8 @@ class TrainGraph(NamedTuple):
 
 
 def train_graph(model: str, optimizer: str, learning_rate: float,
-                inputs: Optional[Tuple[tf.Tensor, tf.Tensor]] = None
-                ) -> TrainGraph:
+                inputs: Optional[Tuple[tf.Tensor, tf.Tensor]] = None,
+                deterministic_seed: Optional[int] = None) -> TrainGraph:
   """Placeholders, model, loss, training op and summaries.
 
   Args:
@@ -250,6 +260,8 @@ def train_graph(model: str, optimizer: str, learning_rate: float,
     inputs: float32 images [n, 784] and int32 labels [n] (e.g. a queue's
       batch) that `images` and `labels` default to; without them, every run
       must feed both.
+    deterministic_seed: draw the dropout from this seed and the global step
+      (tfclassic.determinism), so that a run repeats exactly.
 
   Returns:
     The graph's handles; `keep_prob` defaults to 1.0 (no dropout).
@@ -265,7 +277,8 @@ def train_graph(model: str, optimizer: str, learning_rate: float,
     labels = tf.compat.v1.placeholder_with_default(inputs[1], [None],
                                                    name='labels')
   keep_prob = tf.compat.v1.placeholder_with_default(1.0, [], name='keep_prob')
-  logits = inference(model, images, keep_prob)
+  logits = inference(model, images, keep_prob, None if deterministic_seed is None
+                     else determinism.step_seed(deterministic_seed))
   loss_op = loss(logits, labels)
   train_op = training(loss_op, optimizer, learning_rate, global_step)
   correct = evaluation(logits, labels)
@@ -284,10 +297,11 @@ def model_from_checkpoint(checkpoint: str) -> str:
   """Names the model ('softmax', 'deep' or 'mlp') that wrote `checkpoint`.
 
   Raises:
-    errors.UserError: the checkpoint holds none of the known models.
+    errors.UserError: the checkpoint holds none of the known models, or
+      cannot be read (checkpoints.CheckpointGone: its files are gone).
   """
-  scopes = {name.split('/')[0]
-            for name, _ in tf.train.list_variables(checkpoint)}
+  scopes = {name.split('/')[0] for name in checkpoints.variable_shapes(
+      checkpoint)}
   for scope, model_name in _SCOPE_TO_MODEL.items():
     if scope in scopes:
       return model_name

@@ -45,10 +45,9 @@ def _train_scratch() -> None:
               settings.learning_rate, FLAGS.seed)
 
 
-def _train_tf() -> None:
+def _train_tf(config: training.TrainConfig) -> None:
   name = FLAGS.model
   settings = mnist_flags.tutorial_settings(name)
-  config = mnist_flags.train_config(settings.max_steps)
   session_config = shared_flags.session_config_from_flags(
       inter_op_threads=model.INTER_OP_THREADS[name])
   model.check_resumable(config.train_dir, name)
@@ -59,11 +58,18 @@ def _train_tf() -> None:
       tf1.set_random_seed(FLAGS.seed)
     # The queue's batches go straight into the model, not fetched to be fed
     # back, which would cost a second Session run a step.
-    inputs = (mnist_input.train_inputs(FLAGS.data_dir, settings.batch_size,
-                                       seed=FLAGS.seed)
+    # With --deterministic, a resumed run reads on from where it stopped.
+    start_step = (train_dir.saved_step(config.train_dir)
+                  if FLAGS.deterministic else 0)
+    inputs = (mnist_input.train_inputs(
+        FLAGS.data_dir, settings.batch_size, seed=FLAGS.seed,
+        deterministic=FLAGS.deterministic, start_step=start_step)
               if FLAGS.input == 'queue' else None)
+    if inputs is None:
+      datasets.train.skip_batches(start_step, settings.batch_size)
     graph = model.train_graph(name, model.HPARAMS[name].optimizer,
-                              settings.learning_rate, inputs)
+                              settings.learning_rate, inputs,
+                              shared_flags.deterministic_seed())
     restorer = checkpoints.Restorer(
         tf1.trainable_variables() + [graph.global_step])
     next_batch = (None if inputs is not None else functools.partial(
@@ -86,12 +92,14 @@ def _train_tf() -> None:
 def main(argv):
   shared_flags.refuse_arguments(argv)
   with errors.exit_on_error():
+    config = mnist_flags.train_config(
+        mnist_flags.tutorial_settings(FLAGS.model).max_steps)
     mnist_input.maybe_download(FLAGS.data_dir, FLAGS.source_url)
     with train_dir.prepare_train_dir(FLAGS.train_dir, FLAGS.fresh):
       if FLAGS.model == 'scratch':
         _train_scratch()
       else:
-        _train_tf()
+        _train_tf(config)
 
 
 if __name__ == '__main__':

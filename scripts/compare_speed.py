@@ -26,6 +26,11 @@ import sys
 import tempfile
 
 PROJECT_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, PROJECT_ROOT)
+
+from tfclassic import flags as shared_flags  # noqa: E402
+from tfclassic import paths  # noqa: E402
+
 SPEED = re.compile(r'^(?:\[worker0\] worker 0: )?\S+ \S+: step \d+, '
                    r'loss = \S+ \(([\d.]+) examples/sec;', re.M)
 
@@ -58,22 +63,46 @@ def examples_per_sec(kind: str, count: int,
   return [float(s) for s in SPEED.findall(result.stdout)][1:]
 
 
-def main() -> None:
+def build_parser() -> argparse.ArgumentParser:
   parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
   parser.add_argument('kind', choices=['towers', 'workers'],
                       help='towers: multi_gpu_train --num_gpus; workers: '
                            'dist_train asynchronous workers (1 ps)')
-  parser.add_argument('--data_dir', default='/tmp/cifar10_data')
-  parser.add_argument('--counts', default='1,2',
+  parser.add_argument('--data_dir', default='/tmp/cifar10_data',
+                      type=shared_flags.argparse_path(paths.DATA_DIR))
+  parser.add_argument('--counts', default='1,2', type=_counts,
                       help='comma-separated tower or worker counts')
-  parser.add_argument('--steps', type=int, default=200)
-  parser.add_argument('--batch_size', type=int, default=128)
-  parser.add_argument('--rounds', type=int, default=3)
+  parser.add_argument('--steps', default=200,
+                      type=shared_flags.argparse_number(
+                          int, 1, shared_flags.MAX_STEPS))
+  parser.add_argument('--batch_size', default=128,
+                      type=shared_flags.argparse_number(
+                          int, 1, shared_flags.MAX_BATCH_SIZE))
+  parser.add_argument('--rounds', default=3,
+                      type=shared_flags.argparse_number(
+                          int, 1, shared_flags.MAX_ROUNDS))
   parser.add_argument('--split_batch', action='store_true',
                       help='towers: split --batch_size among the towers, '
                       'and run one tower as cifar10.train')
-  args = parser.parse_args()
-  counts = [int(c) for c in args.counts.split(',')]
+  return parser
+
+
+def _counts(text: str) -> list[int]:
+  """--counts: tower or worker counts, each at least 1."""
+  try:
+    counts = [int(c) for c in text.split(',')]
+  except ValueError:
+    counts = []
+  if not counts or min(counts) < 1:
+    raise argparse.ArgumentTypeError(
+        '%s is not a comma-separated list of counts from 1 up, e.g. 1,2'
+        % text)
+  return counts
+
+
+def main() -> None:
+  args = build_parser().parse_args()
+  counts = args.counts
   speeds = {n: [] for n in counts}
   for round_index in range(args.rounds):
     for n in counts:

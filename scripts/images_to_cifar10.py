@@ -33,6 +33,12 @@ sys.path.insert(0, PROJECT_ROOT)
 
 from cifar10 import records  # noqa: E402
 from cifar10 import serving  # noqa: E402
+from tfclassic import flags as shared_flags  # noqa: E402
+from tfclassic import paths  # noqa: E402
+
+# Each class keeps at least one test and one training image of every hundred.
+MIN_TEST_PERCENT = 1
+MAX_TEST_PERCENT = 99
 
 OUTPUT_FILES = records.TRAIN_FILES + records.TEST_FILES + (records.META_FILE,)
 MAX_CLASSES = 256  # The label is one byte.
@@ -196,21 +202,27 @@ def convert(src_dir: str, out_dir: str, test_percent: float,
       print('  %s: %s' % (os.path.join(src_dir, path), reason))
 
 
-def main(argv: Optional[Sequence[str]] = None) -> None:
+def build_parser() -> argparse.ArgumentParser:
   parser = argparse.ArgumentParser(
       description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-  parser.add_argument('src_dir', help='folder of class folders of images')
+  parser.add_argument('src_dir', help='folder of class folders of images',
+                      type=shared_flags.argparse_path(paths.INPUT_DIR))
   parser.add_argument('out_dir', help='where the .bin files go (use it as '
-                      '--data_dir)')
-  parser.add_argument('--test_percent', type=float, default=100 / 6,
+                      '--data_dir)',
+                      type=shared_flags.argparse_path(paths.OUTPUT_DIR))
+  parser.add_argument('--test_percent', default=100 / 6,
+                      type=shared_flags.argparse_number(
+                          float, MIN_TEST_PERCENT, MAX_TEST_PERCENT),
                       help='share of each class for test_batch.bin, in '
                       'percent (default: 16.7, as CIFAR-10\'s 10,000 of '
                       '60,000)')
   parser.add_argument('--overwrite', action='store_true',
                       help='replace a dataset already in out_dir')
-  args = parser.parse_args(argv)
-  if not 0 < args.test_percent < 100:
-    parser.error('--test_percent must be between 0 and 100.')
+  return parser
+
+
+def main(argv: Optional[Sequence[str]] = None) -> None:
+  args = build_parser().parse_args(argv)
   convert(args.src_dir, args.out_dir, args.test_percent, args.overwrite)
 
 

@@ -22,6 +22,12 @@ import threading
 import time
 
 PROJECT_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, PROJECT_ROOT)
+
+from tfclassic import flags as shared_flags  # noqa: E402
+
+# Processes of one job: far beyond what one machine runs.
+MAX_TASKS = 64
 # Seconds parameter servers get to exit after the last worker.
 PS_GRACE_SECS = 30
 
@@ -71,15 +77,21 @@ def stop(processes: dict) -> None:
       process.wait()
 
 
-def main() -> int:
+def build_parser() -> argparse.ArgumentParser:
   parser = argparse.ArgumentParser(
       description=__doc__.split('\n')[0],
       usage='%(prog)s [--ps N] [--workers N] [-- TRAIN_FLAGS...]')
-  parser.add_argument('--ps', type=int, default=1,
+  parser.add_argument('--ps', default=1,
+                      type=shared_flags.argparse_number(int, 1, MAX_TASKS),
                       help='parameter servers (default 1)')
-  parser.add_argument('--workers', type=int, default=2,
+  parser.add_argument('--workers', default=2,
+                      type=shared_flags.argparse_number(int, 1, MAX_TASKS),
                       help='workers (default 2)')
-  args, train_flags = parser.parse_known_args()
+  return parser
+
+
+def main() -> int:
+  args, train_flags = build_parser().parse_known_args()
   train_flags = [f for f in train_flags if f != '--']
   ports = free_ports(args.ps + args.workers)
   hosts = {'ps': ['127.0.0.1:%d' % p for p in ports[:args.ps]],

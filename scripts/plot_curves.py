@@ -32,6 +32,9 @@ sys.path.insert(0, PROJECT_ROOT)
 import tfclassic  # noqa: E402,F401  (imports TensorFlow quietly, once)
 import tensorflow as tf  # noqa: E402
 
+from tfclassic import flags as shared_flags  # noqa: E402
+from tfclassic import paths  # noqa: E402
+
 # A curve: the steps and the value at each.
 Series = tuple[Sequence[int], Sequence[float]]
 
@@ -136,18 +139,26 @@ def _selected(scalars: Mapping[str, Series],
   return {title: curves for title, curves in selected.items() if curves}
 
 
-def main(argv: Optional[Sequence[str]] = None) -> None:
+def build_parser() -> argparse.ArgumentParser:
   parser = argparse.ArgumentParser(
       description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-  parser.add_argument('train_dir', help='the training run\'s event files')
+  parser.add_argument('train_dir', help='the training run\'s event files',
+                      type=shared_flags.argparse_path(paths.INPUT_DIR))
   parser.add_argument('eval_dir', nargs='?',
-                      help='cifar10.eval\'s event files (Precision @ 1)')
+                      help='cifar10.eval\'s event files (Precision @ 1)',
+                      type=shared_flags.argparse_path(paths.INPUT_DIR))
   parser.add_argument('-o', '--output',
+                      type=shared_flags.argparse_path(paths.OUTPUT_FILE),
                       help='the image to draw (default curves.png, unless '
                       'only --csv is given)')
   parser.add_argument('--csv', help='also write the values to this CSV file '
-                      '(columns run, tag, step, value)')
-  args = parser.parse_args(argv)
+                      '(columns run, tag, step, value)',
+                      type=shared_flags.argparse_path(paths.OUTPUT_FILE))
+  return parser
+
+
+def main(argv: Optional[Sequence[str]] = None) -> None:
+  args = build_parser().parse_args(argv)
   output = args.output or (None if args.csv else 'curves.png')
   if output:
     try:

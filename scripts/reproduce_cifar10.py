@@ -34,6 +34,8 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import plot_curves  # noqa: E402  (imports TensorFlow quietly, once)
 from tfclassic import evaluation  # noqa: E402
+from tfclassic import flags as shared_flags  # noqa: E402
+from tfclassic import paths  # noqa: E402
 
 DEFAULT_ROOT = '/tmp/cifar10_reproduce'
 MAX_STEPS = 100000
@@ -192,19 +194,26 @@ def draw(train_dir: str, eval_dir: str, output: str, title: str) -> bool:
   return True
 
 
-def main(argv: Optional[Sequence[str]] = None) -> int:
+def build_parser() -> argparse.ArgumentParser:
   parser = argparse.ArgumentParser(
       description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
   parser.add_argument('--data_dir', default='/tmp/cifar10_data',
+                      type=shared_flags.argparse_path(paths.DATA_DIR),
                       help='the CIFAR-10 binary files (downloaded there if '
                       'missing, as cifar10.train does)')
-  parser.add_argument('--train_dir', default=DEFAULT_ROOT + '/train')
-  parser.add_argument('--eval_dir', default=DEFAULT_ROOT + '/eval')
-  parser.add_argument('--max_steps', type=int, default=MAX_STEPS)
-  parser.add_argument('--eval_every_steps', type=int,
-                      default=EVAL_EVERY_STEPS)
+  parser.add_argument('--train_dir', default=DEFAULT_ROOT + '/train',
+                      type=shared_flags.argparse_path(paths.OUTPUT_DIR))
+  parser.add_argument('--eval_dir', default=DEFAULT_ROOT + '/eval',
+                      type=shared_flags.argparse_path(paths.OUTPUT_DIR))
+  parser.add_argument('--max_steps', default=MAX_STEPS,
+                      type=shared_flags.argparse_number(
+                          int, 1, shared_flags.MAX_STEPS))
+  parser.add_argument('--eval_every_steps', default=EVAL_EVERY_STEPS,
+                      type=shared_flags.argparse_number(
+                          int, 1, shared_flags.MAX_STEPS))
   parser.add_argument('--curves', help='the PNG of the curves (default: '
-                      'curves.png beside the train_dir)')
+                      'curves.png beside the train_dir)',
+                      type=shared_flags.argparse_path(paths.OUTPUT_FILE))
   parser.add_argument('--label', default='fp32',
                       help='names the run in the table (e.g. bf16)')
   parser.add_argument('--report_only', action='store_true',
@@ -212,7 +221,11 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                       'the train_dir holds, without training')
   parser.add_argument('train_args', nargs='*',
                       help='after --: more flags for cifar10.train')
-  args = parser.parse_args(argv)
+  return parser
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+  args = build_parser().parse_args(argv)
   status = 0
   if not args.report_only:
     command = [sys.executable, '-m', 'cifar10.train',

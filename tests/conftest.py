@@ -102,6 +102,10 @@ def pytest_configure(config):
   config.addinivalue_line(
       'markers', 'tf_behaviour: a graph-builder test, run under TF2 and TF1 '
       'behaviour')
+  config.addinivalue_line(
+      'markers', 'smoke: train, eval, resume, predict and export of each '
+      'package, the few minutes .ci/run also runs on the oldest TensorFlow '
+      'setup.py accepts')
 
 
 def pytest_collection_modifyitems(items):
@@ -260,27 +264,38 @@ class SmallFilesystem(NamedTuple):
   resize: object
 
 
-@pytest.fixture
-def small_filesystem(tmp_path) -> Iterator[SmallFilesystem]:
-  """A 12 MB tmpfs at tmp_path/small: a disk that fills up for real. Needs
-  the right to mount (root); skips the test otherwise."""
-  mount_point = tmp_path / 'small'
+@contextlib.contextmanager
+def mounted_tmpfs(mount_point: pathlib.Path, megabytes: float,
+                  why: str) -> Iterator[pathlib.Path]:
+  """A real tmpfs of `megabytes` mounted at mount_point (created) for the
+  block. Needs the right to mount (root); skips the test otherwise, saying
+  `why` it needs one."""
   mount_point.mkdir()
-  mounted = subprocess.run(['mount', '-t', 'tmpfs', '-o', 'size=12m',
-                            'tmpfs', str(mount_point)],
-                           capture_output=True, text=True)
+  mounted = subprocess.run(['mount', '-t', 'tmpfs', '-o',
+                            'size=%dk' % (megabytes * 1024), 'tmpfs',
+                            str(mount_point)], capture_output=True, text=True)
   if mounted.returncode != 0:
-    pytest.skip('cannot mount a small tmpfs here (%s); the disk-full tests '
-                'need to run as root' % mounted.stderr.strip())
-
-  def resize(megabytes: float) -> None:
-    subprocess.run(['mount', '-o', 'remount,size=%dk' % (megabytes * 1024),
-                    str(mount_point)], check=True)
-
+    pytest.skip('cannot mount a tmpfs here (%s): %s need to run as root'
+                % (mounted.stderr.strip(), why))
   try:
-    yield SmallFilesystem(mount_point, resize)
+    yield mount_point
   finally:
     subprocess.run(['umount', '--lazy', str(mount_point)], check=True)
+
+
+def remount(mount_point: pathlib.Path, options: str) -> None:
+  """Changes a mounted_tmpfs's options, e.g. 'ro' or 'size=2048k'."""
+  subprocess.run(['mount', '-o', 'remount,' + options, str(mount_point)],
+                 check=True)
+
+
+@pytest.fixture
+def small_filesystem(tmp_path) -> Iterator[SmallFilesystem]:
+  """A 12 MB tmpfs at tmp_path/small: a disk that fills up for real."""
+  with mounted_tmpfs(tmp_path / 'small', 12,
+                     'the disk-full tests') as mount_point:
+    yield SmallFilesystem(mount_point, lambda megabytes: remount(
+        mount_point, 'size=%dk' % (megabytes * 1024)))
 
 
 def assert_stopped_by_a_full_disk(result: subprocess.CompletedProcess,

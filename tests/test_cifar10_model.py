@@ -5,6 +5,7 @@ import tensorflow as tf
 
 from cifar10 import inputs
 from cifar10 import model
+from cifar10 import train_graph
 from conftest import learnable_examples
 from numpy_model import cross_entropy, eval_preprocess, logits as np_logits
 from tfclassic import session
@@ -87,6 +88,46 @@ def test_the_tutorials_calls_still_build_the_graph(cifar_data):
       for step, want in ((decay_steps - 1, 0.1), (decay_steps, 0.01)):
         sess.run(global_step.assign(step))
         assert sess.run(rate) == pytest.approx(want)
+
+
+# The variables of the original tutorial's training graph (cifar10_train.py),
+# as its checkpoints hold them.
+_WEIGHTS = {
+    'conv1/weights': [5, 5, 3, 64], 'conv1/biases': [64],
+    'conv2/weights': [5, 5, 64, 64], 'conv2/biases': [64],
+    'local3/weights': [2304, 384], 'local3/biases': [384],
+    'local4/weights': [384, 192], 'local4/biases': [192],
+    'softmax_linear/weights': [192, 10], 'softmax_linear/biases': [10]}
+TUTORIAL_LAYOUT = {
+    'global_step': [], **_WEIGHTS,
+    **{name + '/ExponentialMovingAverage': shape
+       for name, shape in _WEIGHTS.items()},
+    'local3/weight_loss/avg': [], 'local4/weight_loss/avg': [],
+    'cross_entropy/avg': [], 'total_loss/avg': []}
+
+
+def test_default_knobs_are_the_tutorials_and_build_its_graph(cifar_data):
+  assert model.Hyperparameters() == model.Hyperparameters(
+      initial_learning_rate=0.1, num_epochs_per_decay=350.0,
+      learning_rate_decay_factor=0.1, moving_average_decay=0.9999,
+      weight_decay=0.004, momentum=0.0)
+  train_input = inputs.TrainInput(
+      data_dir=str(cifar_data), batch_size=128, num_classes=10, num_threads=1,
+      min_fraction_in_queue=0.002, seed=1)
+  with tf.Graph().as_default():
+    train_graph.build_train_graph(train_input)
+    assert {v.op.name: v.shape.as_list()
+            for v in tf1.global_variables()} == TUTORIAL_LAYOUT
+    updates = {op.type for op in tf1.get_default_graph().get_operations()
+               if 'Apply' in op.type}
+    assert {t.replace('Resource', '') for t in updates} == {
+        'ApplyGradientDescent'}
+  # Momentum adds its accumulators and nothing else.
+  with tf.Graph().as_default():
+    train_graph.build_train_graph(
+        train_input, hparams=model.Hyperparameters(momentum=0.9))
+    assert {v.op.name for v in tf1.global_variables()} == set(
+        TUTORIAL_LAYOUT) | {name + '/Momentum' for name in _WEIGHTS}
 
 
 def test_learning_rate_decays_by_epochs_of_examples():

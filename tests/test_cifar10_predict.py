@@ -55,6 +55,7 @@ def as_vector(printed, class_names):
   return np.array([printed[name] for name in class_names])
 
 
+@pytest.mark.smoke
 def test_images_and_records_get_the_numpy_models_probabilities(
     cifar_data, short_run, image_files, predicted):
   files, _ = image_files
@@ -80,9 +81,11 @@ def test_a_bad_image_is_reported_and_the_others_still_classified(
   _, bad = image_files
   result, lines = predicted
   assert result.returncode == 1
-  assert result.stderr.strip().splitlines() == [
-      'Error: %s: cannot decode the image: Unknown image file format. One of '
-      'JPEG, JPEG XL, PNG, GIF, BMP, WebP required.' % bad]
+  # After the colon comes TensorFlow's reason, worded differently by each
+  # release: only that there is one is checked.
+  error, = result.stderr.strip().splitlines()
+  assert re.fullmatch(re.escape('Error: %s: cannot decode the image: ' % bad)
+                      + r'\S.*', error), error
   assert len(lines) == 3
 
 

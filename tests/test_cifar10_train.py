@@ -33,14 +33,17 @@ def logged_steps(output: str) -> list[int]:
   return [int(s) for s in LOG_LINE.findall(output)]
 
 
+@pytest.mark.smoke
 def test_train_logs_and_writes_checkpoints_and_summaries(short_run):
   assert logged_steps(short_run.train.stdout) == [5, 10]
   assert checkpoint_steps(short_run.train_dir) == [0, SHORT_RUN_STEPS]
   assert {'total_loss', 'total_loss_raw', 'learning_rate',
           'conv1/weights'} <= summary_tags(short_run.train_dir)
-  assert short_run.train.stderr.count('\n') < 5, short_run.train.stderr
+  # Not even XLA's first-use lines, which TF before 2.21 printed here.
+  assert short_run.train.stderr == ''
 
 
+@pytest.mark.smoke
 def test_resume_continues_the_global_step(short_run, tmp_path, cifar_data):
   train_dir = tmp_path / 'train'
   shutil.copytree(short_run.train_dir, train_dir)
@@ -91,6 +94,58 @@ def test_help_documents_every_flag():
                'seed', 'save_checkpoint_secs', 'save_summaries_steps', 'lrn',
                'precision', 'intra_op_threads', 'inter_op_threads'):
     assert re.search(r'--(\[no\])?%s: ' % flag, result.stdout), flag
+  # The knobs, each with the tutorial's value as its default.
+  for flag, default in (('initial_learning_rate', '0.1'),
+                        ('num_epochs_per_decay', '350.0'),
+                        ('learning_rate_decay_factor', '0.1'),
+                        ('moving_average_decay', '0.9999'),
+                        ('weight_decay', '0.004'), ('momentum', '0.0')):
+    assert re.search(r"--%s: (?:(?!\n  --).)*?\(default: '%s'\)" % (
+        flag, default), result.stdout, re.S), flag
+
+
+def test_default_flags_write_the_tutorials_checkpoint_layout(short_run):
+  # The variables of the original tutorial's training graph, and no other.
+  from test_cifar10_model import TUTORIAL_LAYOUT  # noqa
+  assert {name: list(shape) for name, shape in tf.train.load_checkpoint(
+      str(short_run.checkpoint)).get_variable_to_shape_map().items()
+          } == TUTORIAL_LAYOUT
+
+
+def test_knobs_train_are_recorded_shown_and_a_change_is_named(cifar_data,
+                                                              tmp_path):
+  knobs = ['--initial_learning_rate=0.05', '--momentum=0.9',
+           '--num_epochs_per_decay=0.001', '--learning_rate_decay_factor=0.5']
+  train(cifar_data, tmp_path, '--max_steps=3', '--save_summaries_steps=1',
+        *knobs)
+  saved = tf.train.load_checkpoint(str(tmp_path / 'model.ckpt-3'))
+  assert saved.has_tensor('conv1/weights/Momentum')
+  # 50 examples (0.001 epochs) per decay: batches of 32 halve it every
+  # step. (The summary of the step from global step N is written at N + 1.)
+  rates = dict(read_scalars(tmp_path)['learning_rate'])
+  assert rates[1] == pytest.approx(0.05)
+  assert rates[3] == pytest.approx(0.05 * 0.5 ** 2)
+  settings = json.loads((tmp_path / 'settings.json').read_text())
+  assert settings == {'initial_learning_rate': 0.05,
+                      'num_epochs_per_decay': 0.001,
+                      'learning_rate_decay_factor': 0.5,
+                      'moving_average_decay': 0.9999, 'weight_decay': 0.004,
+                      'momentum': 0.9, 'trainable_scopes': '',
+                      'batch_size': 32}
+  assert 'settings/text_summary' in summary_tags(tmp_path)
+  resumed = train(cifar_data, tmp_path, '--max_steps=4', *knobs[1:],
+                  '--initial_learning_rate=0.02')
+  assert ('This run changes settings of the run it resumes (%s/settings.json)'
+          ': --initial_learning_rate=0.02 (was 0.05).' % tmp_path
+          in resumed.stdout)
+
+
+def test_keep_best_without_evaluations_is_refused(tmp_path):
+  result = run_module('cifar10.train', '--keep_best',
+                      '--train_dir=%s' % tmp_path, check=False)
+  assert result.returncode == 1
+  assert ('--keep_best and --stop_at_precision act on the evaluations of '
+          '--eval_every_steps: add it' in result.stderr)
 
 
 def test_bf16_with_fp16_is_refused_before_anything_runs(tmp_path):
@@ -206,7 +261,7 @@ def test_in_training_evaluation_scores_as_eval_does_and_resumes(
 
 def test_trace_steps_write_a_chrome_trace_of_those_steps_only(
     cifar_data, tmp_path, short_run):
-  result = train(cifar_data, tmp_path, '--max_steps=4', '--trace_steps=2,99')
+  result = train(cifar_data, tmp_path, '--max_steps=4', '--trace_steps=2')
   assert sorted(p.name for p in tmp_path.glob('timeline-*')) == [
       'timeline-2.json']
   assert ('Wrote the trace of step 2 to %s/timeline-2.json' % tmp_path

@@ -83,6 +83,7 @@ def run(module, *args):
   return run_module(module, *args).stdout
 
 
+@pytest.mark.smoke
 def test_train_binary_prints_the_tutorial_lines(tmp_path):
   # The old spellings --steps and --log_every still work.
   out = run('linear.train', '--learning_rate=0.01', '--steps=1000',
@@ -101,6 +102,7 @@ def test_train_binary_prints_the_tutorial_lines(tmp_path):
   assert set(np.diff(summary_steps)) == {100}
 
 
+@pytest.mark.smoke
 def test_train_ctrl_c_saves_and_a_rerun_resumes_the_descent(tmp_path):
   common = ['--learning_rate=0.01', f'--train_dir={tmp_path}',
             '--log_frequency=100', '--seed=0']

@@ -23,6 +23,7 @@ def train(data_dir, train_dir, *args, **kwargs):
                     f'--train_dir={train_dir}', *args, **kwargs)
 
 
+@pytest.mark.smoke
 def test_softmax_trains_checkpoints_summarises_and_resumes(mnist_data,
                                                            tmp_path):
   train_dir = tmp_path / 'train'
@@ -58,6 +59,7 @@ def test_softmax_trains_checkpoints_summarises_and_resumes(mnist_data,
   assert not (train_dir / 'model.ckpt-30.index').exists()
 
 
+@pytest.mark.smoke
 def test_mlp_logs_like_mechanics_101_and_eval_agrees(mnist_data, tmp_path):
   train_dir = tmp_path / 'train'
   result = train(mnist_data, train_dir, '--model=mlp', '--max_steps=40',

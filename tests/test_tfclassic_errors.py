@@ -19,6 +19,7 @@ def _python(code: str, **env) -> subprocess.CompletedProcess:
                         text=True, timeout=120, env=environ)
 
 
+@pytest.mark.smoke
 def test_import_prints_nothing_and_turns_onednn_on():
   result = _python('import os, tfclassic, tensorflow as tf; '
                    'tf.compat.v1.train.get_or_create_global_step(); '

@@ -77,6 +77,61 @@ def test_resume_continues_and_a_finished_dir_does_nothing(tmp_path, capfd):
       capfd.readouterr().out)
 
 
+def test_a_resume_does_not_write_again_the_checkpoint_it_restored(tmp_path):
+  # Rewriting it in place would truncate it, were the run killed meanwhile.
+  _train(tmp_path, 5)
+  index = tmp_path / 'model.ckpt-5.index'
+  written = index.stat().st_mtime_ns
+  _train(tmp_path, 9)
+  assert index.stat().st_mtime_ns == written
+  assert _saved(tmp_path, 'global_step') == (str(tmp_path / 'model.ckpt-9'),
+                                             9)
+
+
+def _interrupted_save(train_dir, step):
+  """What a run killed during a save of step `step` leaves: TensorFlow's
+  sharded saver has written its shards to model.ckpt-<step>_temp/, and is
+  killed before merging them into the checkpoint (only the shard writes of
+  the save are run: the merge is what deletes the folder)."""
+  with tf.Graph().as_default():
+    graph = _Graph()
+    saver = tf1.train.Saver(sharded=True)
+    shard_writes = [op for op in tf1.get_default_graph().get_operations()
+                    if op.type == 'SaveV2']
+    with tf1.Session() as sess:
+      sess.run(tf1.global_variables_initializer())
+      sess.run(graph.global_step.assign(step))
+      sess.run(shard_writes, {saver.saver_def.filename_tensor_name: str(
+          train_dir / ('model.ckpt-%d' % step))})
+  return train_dir / ('model.ckpt-%d_temp' % step)
+
+
+def test_a_run_removes_the_folders_of_interrupted_saves_only(tmp_path,
+                                                             capfd):
+  _train(tmp_path, 5)
+  partial = _interrupted_save(tmp_path, 7)
+  assert sorted(p.name for p in partial.iterdir()) == [
+      'part-00000-of-00001.data-00000-of-00001', 'part-00000-of-00001.index']
+  # TF 1.x named the folder with a uuid; the user's own files stay.
+  old_partial = tmp_path / ('model.ckpt-6_temp_%s' % ('0123456789abcdef' * 2))
+  old_partial.mkdir()
+  users = [tmp_path / 'model.ckpt-5_temp.txt', tmp_path / 'my_temp',
+           tmp_path / 'model.ckpt_temp']
+  for path in users:
+    path.write_text('mine')
+  capfd.readouterr()
+  _train(tmp_path, 9)
+  out = capfd.readouterr().out
+  assert 'Removed %s, model.ckpt-7_temp: left by checkpoint saves that were ' \
+      'cut short.' % old_partial.name in out
+  assert not partial.exists() and not old_partial.exists()
+  assert all(path.read_text() == 'mine' for path in users)
+  assert 'Resuming from %s' % (tmp_path / 'model.ckpt-5') in out
+  checkpoint, w = _saved(tmp_path, 'w')
+  assert checkpoint == str(tmp_path / 'model.ckpt-9')
+  assert w == pytest.approx(W0 * (1 - 2 * LEARNING_RATE) ** 9, rel=1e-5)
+
+
 def test_fresh_empties_the_train_dir(tmp_path):
   _train(tmp_path, 3)
   with train_dir_lib.prepare_train_dir(str(tmp_path), fresh=True):

@@ -14,6 +14,46 @@ from tfclassic import errors
 tf1 = tf.compat.v1
 
 
+class CheckpointGone(errors.UserError):
+  """A checkpoint's files were deleted after it was found: rotated away by
+  training's max_to_keep, or deleted by hand. Not a corrupt one: a reader
+  that looks again finds the newest that exists."""
+
+  def __init__(self, checkpoint: str):
+    super().__init__(
+        '%s is gone: its files were deleted (rotated away by training, or by '
+        'hand) after it was found.' % checkpoint)
+    self.checkpoint = checkpoint
+
+
+def exists(checkpoint: str) -> bool:
+  """Whether checkpoint's index file is there (a checkpoint is its files)."""
+  return bool(tf.io.gfile.glob(checkpoint + '.index'))
+
+
+def raise_if_gone(checkpoint: str) -> None:
+  """Raises CheckpointGone if checkpoint's files are no longer there: called
+  when reading it failed, so that a deleted checkpoint is not called
+  corrupt."""
+  if not exists(checkpoint):
+    raise CheckpointGone(checkpoint)
+
+
+def variable_shapes(checkpoint: str) -> dict[str, list[int]]:
+  """The variables `checkpoint` holds, by name, with their shapes.
+
+  Raises:
+    CheckpointGone: its files are gone.
+    errors.UserError: it cannot be read (corrupt or truncated).
+  """
+  try:
+    return tf.train.load_checkpoint(checkpoint).get_variable_to_shape_map()
+  except tf.errors.OpError as e:
+    raise_if_gone(checkpoint)
+    raise errors.UserError(corrupt_message(
+        checkpoint, damage(checkpoint) or op_error_reason(e))) from e
+
+
 def latest_checkpoint(checkpoint_dir: str, train_command: str = '') -> str:
   """The newest checkpoint in checkpoint_dir.
 
@@ -34,10 +74,6 @@ def latest_checkpoint(checkpoint_dir: str, train_command: str = '') -> str:
   return checkpoint
 
 
-def _exists(checkpoint: str) -> bool:
-  return bool(tf.io.gfile.glob(checkpoint + '.index'))
-
-
 def newest_checkpoint(checkpoint_dir: str) -> Optional[str]:
   """The checkpoint that checkpoint_dir's state file names or, if its files
   are gone (deleted, e.g. being corrupt), the newest one there; None if
@@ -48,7 +84,7 @@ def newest_checkpoint(checkpoint_dir: str) -> Optional[str]:
   directory (evaluation reads a train_dir that training writes).
   """
   state = tf1.train.get_checkpoint_state(checkpoint_dir)
-  if state and state.model_checkpoint_path and _exists(
+  if state and state.model_checkpoint_path and exists(
       state.model_checkpoint_path):
     return state.model_checkpoint_path
   existing = _checkpoints_in(checkpoint_dir)
@@ -137,7 +173,7 @@ def repair_state(checkpoint_dir: str) -> Optional[str]:
     What was done, to tell the user; None if nothing needed doing.
   """
   state = tf1.train.get_checkpoint_state(checkpoint_dir)
-  if not state or not state.model_checkpoint_path or _exists(
+  if not state or not state.model_checkpoint_path or exists(
       state.model_checkpoint_path):
     return None
   existing = _checkpoints_in(checkpoint_dir)
@@ -210,14 +246,24 @@ class Restorer:
     """Restores `checkpoint` into the variables.
 
     Raises:
+      CheckpointGone: its files are gone, before or while it is read.
       errors.UserError: the checkpoint is corrupt, truncated or written by
         another model.
     """
+    raise_if_gone(checkpoint)
     # TensorFlow's restore does not verify the tensors' checksums: a
     # damaged checkpoint would be restored as if whole.
     reason = damage(checkpoint)
     if reason:
+      raise_if_gone(checkpoint)
       raise errors.UserError(corrupt_message(checkpoint, reason))
+    try:
+      self._restore(sess, checkpoint)
+    except errors.UserError:
+      raise_if_gone(checkpoint)
+      raise
+
+  def _restore(self, sess: tf1.Session, checkpoint: str) -> None:
     try:
       reason = mismatch(checkpoint, self._expected)
       if reason:

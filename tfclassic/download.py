@@ -16,10 +16,27 @@ import tarfile
 import urllib.request
 import zlib
 
+from tfclassic import paths
 from tfclassic.errors import DataError
 
 DOWNLOAD_TIMEOUT_SECS = 60
 _CHUNK_BYTES = 1 << 20
+
+
+def make_data_dir(data_dir: str) -> None:
+  """Creates data_dir, where missing data is to be downloaded.
+
+  Raises:
+    DataError: it cannot be created or written, saying so.
+  """
+  problem = paths.output_dir_problem(data_dir)
+  if problem:
+    raise DataError(
+        '%s The data is missing there and would be downloaded into it: put '
+        'the data files there yourself, or pass a --data_dir that has them '
+        'or can be written.' % paths.describe('--data_dir', data_dir,
+                                             problem))
+  os.makedirs(data_dir, exist_ok=True)
 
 
 def md5sum(path: str, gunzip: bool = False) -> str:

@@ -4,18 +4,25 @@ training score its own checkpoints, in its own process.
 `--run_once` scores the latest checkpoint and returns; otherwise the loop
 waits for a first checkpoint, scores every new one, skips one already
 scored, and looks again every interval. Ctrl-C ends it after the
-evaluation in progress, with one line.
+evaluation in progress, with one line. A checkpoint whose files go away
+before it is read (training's max_to_keep rotates them while evaluation
+runs beside it) is passed over for the newest that exists.
 
 InTrainingEvaluationHook scores the same way from inside training (the
 binaries' --eval_every_steps): no second process competes for the cores or
-holds a second copy of the model.
+holds a second copy of the model. with_best_and_stop() adds to those
+evaluations what --keep_best and --stop_at_precision ask: the best-scoring
+checkpoint copied to train_dir/best, and training ended once a score is
+reached.
 """
 import csv
 import dataclasses
 import io
+import json
 import os
+import re
 import time
-from typing import Callable, Mapping, Sequence
+from typing import Callable, Mapping, Optional, Sequence
 
 import tensorflow as tf
 
@@ -46,7 +53,9 @@ def eval_loop(checkpoint_dir: str, evaluate: Callable[[str], None],
     errors.UserError: run_once and no checkpoint, or what evaluate raises.
   """
   if run_once:
-    evaluate(checkpoints.latest_checkpoint(checkpoint_dir, train_command))
+    _evaluate_newest(
+        checkpoint_dir, evaluate,
+        checkpoints.latest_checkpoint(checkpoint_dir, train_command))
     return
   last_scored = None
   announced_wait = False
@@ -60,12 +69,36 @@ def eval_loop(checkpoint_dir: str, evaluate: Callable[[str], None],
           print('No checkpoint in %s yet; looking again every %d s.'
                 % (checkpoint_dir, interval_secs), flush=True)
       elif checkpoint != last_scored:
-        evaluate(checkpoint)
-        last_scored = checkpoint
+        try:
+          last_scored = _evaluate_newest(checkpoint_dir, evaluate, checkpoint)
+        except checkpoints.CheckpointGone:
+          continue
       deadline = time.time() + interval_secs
       while stop.requested is None and time.time() < deadline:
         time.sleep(min(_POLL_SECS, max(deadline - time.time(), 0)))
   print('Stopped by %s.' % stop.requested, flush=True)
+
+
+def _evaluate_newest(checkpoint_dir: str, evaluate: Callable[[str], None],
+                     checkpoint: str) -> str:
+  """evaluate(checkpoint), or, if its files go before it is read, the newest
+  checkpoint that exists then; returns the one scored.
+
+  Raises:
+    checkpoints.CheckpointGone: no checkpoint is left to score.
+  """
+  while True:
+    try:
+      evaluate(checkpoint)
+      return checkpoint
+    except checkpoints.CheckpointGone as gone:
+      newest = checkpoints.newest_checkpoint(checkpoint_dir)
+      if newest is None or newest == checkpoint:
+        raise
+      print('%s is gone (rotated away by training, or deleted); scoring '
+            'the newest checkpoint, %s.' % (gone.checkpoint, newest),
+            flush=True)
+      checkpoint = newest
 
 
 # The file in train_dir where in-training evaluation records each score.
@@ -222,3 +255,112 @@ class InTrainingEvaluationHook(tf1.train.SessionRunHook):
       return
     score_unless_recorded(self._evaluation, self._train_dir,
                           self._checkpoint_of(session, step), step)
+
+
+# The folder of train_dir where keep_best_checkpoint() keeps the best one.
+BEST_DIR = 'best'
+# The figure a best checkpoint is chosen by.
+BEST_FIGURE = 'precision_at_1'
+# A checkpoint file: its index or a data shard (not a save's temporary).
+_CHECKPOINT_FILE = re.compile(r'\.(index|data-\d{5}-of-\d{5})$')
+
+
+def best_record(train_dir: str) -> Optional[dict[str, float]]:
+  """The figures of the checkpoint kept in train_dir/best (global_step,
+  precision_at_1, ...); None if none is kept."""
+  best_dir = os.path.join(train_dir, BEST_DIR)
+  state = tf1.train.get_checkpoint_state(best_dir)
+  if not (state and state.model_checkpoint_path):
+    return None
+  try:
+    with open(state.model_checkpoint_path + '.json') as f:
+      return json.load(f)
+  except FileNotFoundError:
+    return None
+
+
+def _write_atomically(path: str, data: bytes) -> None:
+  temporary = path + '.tmp'
+  with open(temporary, 'wb') as f:
+    f.write(data)
+    f.flush()
+    os.fsync(f.fileno())
+  os.replace(temporary, path)
+
+
+def keep_best_checkpoint(train_dir: str, checkpoint: str,
+                         figures: Mapping[str, float]) -> bool:
+  """Copies `checkpoint` to train_dir/best if its figures[BEST_FIGURE] beats
+  the one kept there (a tie keeps the earlier); returns whether it did.
+
+  best/ holds one checkpoint, its figures beside it as
+  model.ckpt-N.json, and a `checkpoint` state file, so eval, predict and
+  export read it as a train_dir. The state file, replaced atomically after
+  the copy is complete, is what makes a copy current: a crash leaves the
+  previous best whole, and the next copy removes what it left.
+  """
+  best = best_record(train_dir)
+  if best is not None and figures[BEST_FIGURE] <= best[BEST_FIGURE]:
+    return False
+  best_dir = os.path.join(train_dir, BEST_DIR)
+  os.makedirs(best_dir, exist_ok=True)
+  name = os.path.basename(checkpoint)
+  copied = set()
+  for source in tf.io.gfile.glob(checkpoint + '.*'):
+    if _CHECKPOINT_FILE.search(source[len(checkpoint):]):
+      target = os.path.join(best_dir, os.path.basename(source))
+      with open(source, 'rb') as f:
+        _write_atomically(target, f.read())
+      copied.add(os.path.basename(source))
+  record = {key: float(value) for key, value in figures.items()}
+  record['global_step'] = checkpoints.checkpoint_step_from_name(checkpoint)
+  _write_atomically(os.path.join(best_dir, name + '.json'),
+                    json.dumps(record, indent=1).encode())
+  copied.add(name + '.json')
+  tf1.train.update_checkpoint_state(best_dir, name,
+                                    all_model_checkpoint_paths=[name])
+  for leftover in set(os.listdir(best_dir)) - copied - {'checkpoint'}:
+    os.remove(os.path.join(best_dir, leftover))
+  return True
+
+
+class StopHook(tf1.train.SessionRunHook):
+  """Ends training after the step in which `reason` was set (by an
+  evaluation): the checkpoint hook then writes the final checkpoint."""
+
+  def __init__(self):
+    self.reason: Optional[str] = None
+
+  def after_run(self, run_context, run_values):
+    if self.reason:
+      run_context.request_stop()
+
+
+def with_best_and_stop(evaluation: InTrainingEvaluation, train_dir: str,
+                       keep_best: bool, stop_at: Optional[float],
+                       log_prefix: str = ''
+                       ) -> tuple[InTrainingEvaluation, list[StopHook]]:
+  """The evaluation, also keeping the best checkpoint in train_dir/best
+  and stopping training once figures[BEST_FIGURE] reaches stop_at.
+
+  Returns:
+    The evaluation to give run_training, and the hooks to give it with it.
+  """
+  stop = StopHook()
+
+  def evaluate(checkpoint: str) -> Mapping[str, float]:
+    figures = evaluation.evaluate(checkpoint)
+    score = figures[BEST_FIGURE]
+    if keep_best and keep_best_checkpoint(train_dir, checkpoint, figures):
+      print('%sKept %s in %s: precision @ 1 = %.3f, the best so far.' % (
+          log_prefix, os.path.basename(checkpoint),
+          os.path.join(train_dir, BEST_DIR), score), flush=True)
+    if stop_at is not None and score >= stop_at and not stop.reason:
+      stop.reason = ('precision @ 1 = %.3f at step %s reached '
+                     '--stop_at_precision=%g' % (
+                         score, checkpoints.checkpoint_step_from_name(
+                             checkpoint), stop_at))
+      print('%sStopping: %s.' % (log_prefix, stop.reason), flush=True)
+    return figures
+  return (InTrainingEvaluation(evaluation.every_steps, evaluate),
+          [stop] if stop_at is not None else [])

@@ -1,11 +1,14 @@
 """Imports TensorFlow once, without its start-up noise, with oneDNN on.
 
 The tutorials deliberately use the TF1 graph API (queues, Sessions, Savers),
-so TF's per-call deprecation notices would bury the training log, and TF 2.x
-prints C++ start-up notices (oneDNN, CUDA probing) before its own log level
-applies, then ERROR lines about absent CUDA drivers that change nothing.
-Errors that matter still arrive as Python exceptions. Set
-TF_CPP_MIN_LOG_LEVEL=0 to see all of TensorFlow's messages again.
+so TF's per-call deprecation notices would bury the training log. TF 2.x also
+prints C++ notices: at start-up (oneDNN, CUDA probing) before its own log level
+applies, then ERROR lines about absent CUDA drivers that change nothing
+(cuInit's failure) and XLA's and MLIR's notes on their first use.
+TF_CPP_MIN_LOG_LEVEL=3 hides those later ones; TF applies it to the ones it logs
+through Abseil only from 2.21 on, hence setup.py's floor. Errors that matter
+still arrive as Python exceptions. Set TF_CPP_MIN_LOG_LEVEL=0 to see all of
+TensorFlow's messages again.
 
 It also turns on TensorFlow's oneDNN kernels, which TF enables by itself only
 on CPUs with AVX-512 VNNI, BF16 or AMX; on others TF's own kernels are much

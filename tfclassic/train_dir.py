@@ -18,7 +18,9 @@ from typing import Iterator
 
 import tensorflow as tf
 
+from tfclassic import checkpoints
 from tfclassic import errors
+from tfclassic import paths
 
 # The lock file inside a train_dir: it holds the trainer's pid and command.
 LOCK_FILE = '.lock'
@@ -75,14 +77,26 @@ def _empty(train_dir: str) -> None:
       tf.io.gfile.remove(path)
 
 
+def saved_step(train_dir: str) -> int:
+  """The global step of train_dir's newest checkpoint, where a run resumes;
+  0 for none (a fresh start)."""
+  checkpoint = checkpoints.newest_checkpoint(train_dir)
+  return (checkpoints.checkpoint_step_from_name(checkpoint) or 0) if (
+      checkpoint) else 0
+
+
 @contextlib.contextmanager
 def prepare_train_dir(train_dir: str, fresh: bool) -> Iterator[None]:
   """Creates train_dir (emptied first when `fresh`; otherwise training
   resumes) and holds it for this process until the block ends.
 
   Raises:
-    errors.UserError: another trainer holds train_dir.
+    errors.UserError: another trainer holds train_dir, or it cannot be
+      created or written.
   """
+  problem = paths.output_dir_problem(train_dir)
+  if problem:
+    raise errors.UserError(paths.describe('--train_dir', train_dir, problem))
   tf.io.gfile.makedirs(train_dir)
   fd = _lock(train_dir) if _is_local(train_dir) else None
   try:

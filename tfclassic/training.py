@@ -20,6 +20,7 @@ import contextlib
 import dataclasses
 import datetime
 import os
+import re
 import time
 from typing import Callable, Optional, Sequence
 
@@ -106,6 +107,31 @@ class _SummarySaverHook(tf1.train.SummarySaverHook):
     if time.time() >= self._next_flush and self._summary_writer:
       self._summary_writer.flush()
       self._next_flush = time.time() + SUMMARY_FLUSH_SECS
+
+
+class _CheckpointSaverHook(tf1.train.CheckpointSaverHook):
+  """tf.compat.v1.train.CheckpointSaverHook that does not write again the
+  checkpoint a resumed run has just restored.
+
+  The stock hook saves as the session is created, under the step's name:
+  after a resume that is the checkpoint restored, and the save rewrites its
+  index file in place. A kill (or a full disk) during that rewrite truncates
+  the latest checkpoint, and the next run refuses to resume from it.
+  """
+
+  def after_create_session(self, session, coord):
+    latest = tf1.train.latest_checkpoint(self._checkpoint_dir)
+    step = session.run(self._global_step_tensor)
+    self._restored_step = (
+        step if latest and checkpoints.checkpoint_step_from_name(latest) == step
+        else None)
+    super().after_create_session(session, coord)
+
+  def _save(self, session, step):
+    if step == self._restored_step:
+      self._restored_step = None
+      return False
+    return super()._save(session, step)
 
 
 class LoggerHook(tf1.train.SessionRunHook):
@@ -258,15 +284,32 @@ def _check_resumable(train_dir: str, checkpoint: str) -> None:
 StepFn = Callable[[tf1.train.MonitoredSession.StepContext], None]
 
 
-def _remove_partial_checkpoints(train_dir: str) -> None:
-  """Deletes what a checkpoint save cut short leaves: its `_temp` folder
-  (sharded saves) or `.tempstate` files."""
-  for path in tf.io.gfile.glob(os.path.join(train_dir, '*_temp*')) + (
-      tf.io.gfile.glob(os.path.join(train_dir, '*.tempstate*'))):
+# What a checkpoint save cut short leaves in the train_dir, and nothing
+# else: the folder TensorFlow's sharded saver writes the shards into before
+# merging them into the checkpoint (`model.ckpt-N_temp`; TF 1.x added
+# `_<uuid hex>`), and a shard a non-sharded saver was still writing
+# (`.tempstate<random>`). A complete checkpoint is `model.ckpt-N.index` and
+# `.data-*` files, which neither matches.
+_PARTIAL_SAVE = re.compile(
+    r'^%s-\d+(_temp(_[0-9a-f]{32})?|\.(index|data-\d{5}-of-\d{5})'
+    r'\.tempstate\d+)$' % re.escape(evaluation_lib.CHECKPOINT_BASENAME))
+
+
+def _remove_partial_checkpoints(train_dir: str) -> list[str]:
+  """Deletes what checkpoint saves cut short (a kill, a full disk) left in
+  train_dir: each can be as large as a checkpoint, and no save removes
+  another's. Returns the names removed."""
+  if not tf.io.gfile.isdir(train_dir):
+    return []
+  removed = sorted(name.rstrip('/') for name in tf.io.gfile.listdir(train_dir)
+                   if _PARTIAL_SAVE.match(name.rstrip('/')))
+  for name in removed:
+    path = os.path.join(train_dir, name)
     if tf.io.gfile.isdir(path):
       tf.io.gfile.rmtree(path)
     else:
       tf.io.gfile.remove(path)
+  return removed
 
 
 def _wait_for_the_chief(master: str, config: tf1.ConfigProto,
@@ -372,6 +415,12 @@ def run_training(train_op: tf.Operation, loss: tf.Tensor,
       parameter server or the chief was lost.
   """
   if is_chief:
+    # Only the chief saves, and train_dir's lock keeps other runs out: no
+    # save is under way.
+    removed = _remove_partial_checkpoints(config.train_dir)
+    if removed:
+      print('%sRemoved %s: left by checkpoint saves that were cut short.'
+            % (log_prefix, ', '.join(removed)), flush=True)
     saved_step = resume_step(config.train_dir)
     if saved_step is not None:
       if saved_step >= config.max_steps:
@@ -405,7 +454,7 @@ def run_training(train_op: tf.Operation, loss: tf.Tensor,
       all_hooks.append(_SummarySaverHook(
           save_steps=config.save_summaries_steps,
           output_dir=config.train_dir, scaffold=scaffold))
-    all_hooks.append(tf1.train.CheckpointSaverHook(
+    all_hooks.append(_CheckpointSaverHook(
         config.train_dir, save_secs=(None if config.save_checkpoint_steps
                                      else config.save_checkpoint_secs),
         save_steps=config.save_checkpoint_steps, scaffold=scaffold,
