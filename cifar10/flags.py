@@ -7,7 +7,6 @@ arguments library code takes. Only binaries and this module read FLAGS.
 """
 import contextlib
 import dataclasses
-import re
 from typing import Callable, Iterator, Optional
 
 import tensorflow as tf
@@ -18,7 +17,6 @@ from cifar10 import inputs
 from cifar10 import model
 from cifar10 import scoring
 from cifar10 import train_graph
-from tfclassic import checkpoints
 from tfclassic import errors
 from tfclassic import evaluation
 from tfclassic import flags as shared_flags
@@ -26,7 +24,6 @@ from tfclassic import paths
 from tfclassic import run_settings
 from tfclassic import train_dir
 from tfclassic import training
-from tfclassic import warm_start
 
 tf1 = tf.compat.v1
 
@@ -171,30 +168,12 @@ def hyperparameters() -> model.Hyperparameters:
       trainable_scopes=tuple(FLAGS.trainable_scopes))
 
 
-def _is_regex(pattern: Optional[str]) -> bool:
-  try:
-    re.compile(pattern or '')
-  except re.error:
-    return False
-  return True
-
-
 def define_warm_start_flags() -> None:
-  """Defines --warm_start_from, --warm_start_exclude and
+  """Defines tfclassic's --warm_start_from and --warm_start_exclude, and
   --trainable_scopes."""
-  shared_flags.define_path(
-      'warm_start_from', None,
-      'Start a new run\'s weights from this checkpoint: a train_dir (its '
-      'latest checkpoint), its best/ folder, or one checkpoint such as '
-      'TRAIN_DIR/model.ckpt-1000. The weights come from its moving '
-      'averages (the weights it was evaluated with); those of another shape '
-      '(the softmax layer, for another number of classes) start as new. '
-      'The global step and optimizer start at zero. Ignored when --train_dir '
-      'already has a checkpoint (it is resumed).', paths.INPUT_DIR)
-  flags.DEFINE_string(
-      'warm_start_exclude', None,
-      'Regular expression: weights whose name it matches (re.search) are '
-      'not taken from --warm_start_from, e.g. \'^(local4|softmax_linear)/\'.')
+  shared_flags.define_warm_start_flags(
+      'Those of another shape (the softmax layer, for another number of '
+      'classes) start as new.')
   flags.DEFINE_list(
       'trainable_scopes', [],
       'Train only these layers, e.g. local4,softmax_linear (of %s); the '
@@ -205,10 +184,6 @@ def define_warm_start_flags() -> None:
       lambda scopes: set(scopes) <= set(model.LAYER_SCOPES),
       message='--trainable_scopes takes layers of the model: %s.'
       % ', '.join(model.LAYER_SCOPES))
-  flags.register_validator(
-      'warm_start_exclude', _is_regex,
-      message='--warm_start_exclude is not a regular expression Python '
-      'reads; fix it (e.g. \'^softmax_linear/\').')
 
 
 def define_in_training_eval_flags() -> None:
@@ -306,15 +281,7 @@ def start_run(log_prefix: str = '') -> list[tf1.train.SessionRunHook]:
   """
   settings = run_settings_of_flags()
   run_settings.record(FLAGS.train_dir, settings, log_prefix)
-  if FLAGS.warm_start_from:
-    if checkpoints.newest_checkpoint(FLAGS.train_dir):
-      print('%s%s has checkpoints: resuming it; --warm_start_from=%s is '
-            'ignored (it sets the weights of a new run; --fresh starts one).'
-            % (log_prefix, FLAGS.train_dir, FLAGS.warm_start_from),
-            flush=True)
-    else:
-      warm_start.warm_start(FLAGS.warm_start_from, FLAGS.warm_start_exclude,
-                            log_prefix=log_prefix)
+  shared_flags.warm_start_from_flags(log_prefix)
   return [run_settings.SettingsSummaryHook(FLAGS.train_dir, settings)]
 
 

@@ -98,6 +98,10 @@ def distorted_inputs(data_dir: str, batch_size: int,
     print('Filling queue with %d CIFAR images before starting to train. '
           'This will take a few minutes.' % min_queue_examples)
     if deterministic:
+      if start_step:
+        print('Reading past the %d records of the %d steps done before '
+              '(--deterministic resumes where the run stopped).'
+              % (start_step * batch_size, start_step))
       labels, examples = determinism.skip_first(start_step * batch_size,
                                                 labels, examples)
       images, labels = tf1.train.batch(

@@ -93,6 +93,16 @@ def define_train_flags() -> None:
   define_validation_size_flag(
       'Training examples held out as the validation set (reported by mlp); '
       'scratch trains on all 60000, as the book does.')
+  shared_flags.define_warm_start_flags(
+      'The models have no moving averages, so the weights themselves are '
+      'taken: another model\'s checkpoint fits where its layers\' names and '
+      'shapes do (softmax and mlp share none). Not with --model=scratch.')
+  flags.register_multi_flags_validator(
+      ['warm_start_from', 'model'],
+      lambda values: not (values['warm_start_from'] and
+                          values['model'] == 'scratch'),
+      message='--warm_start_from starts a TensorFlow model\'s weights; '
+      '--model=scratch keeps its own in numpy: drop one of them.')
 
 
 def define_validation_size_flag(help: str) -> None:

@@ -70,6 +70,7 @@ def _train_tf(config: training.TrainConfig) -> None:
     graph = model.train_graph(name, model.HPARAMS[name].optimizer,
                               settings.learning_rate, inputs,
                               shared_flags.deterministic_seed())
+    shared_flags.warm_start_from_flags()
     restorer = checkpoints.Restorer(
         tf1.trainable_variables() + [graph.global_step])
     next_batch = (None if inputs is not None else functools.partial(

@@ -36,9 +36,9 @@ from cifar10 import serving  # noqa: E402
 from tfclassic import flags as shared_flags  # noqa: E402
 from tfclassic import paths  # noqa: E402
 
-# Each class keeps at least one test and one training image of every hundred.
-MIN_TEST_PERCENT = 1
-MAX_TEST_PERCENT = 99
+# Each class keeps at least one test and one training image in a thousand.
+MIN_TEST_PERCENT = 0.1
+MAX_TEST_PERCENT = 99.9
 
 OUTPUT_FILES = records.TRAIN_FILES + records.TEST_FILES + (records.META_FILE,)
 MAX_CLASSES = 256  # The label is one byte.

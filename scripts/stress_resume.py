@@ -333,9 +333,10 @@ def main(argv: list[str]) -> int:
       crashes_by_signal[signal.Signals(-result['returncode']).name] += 1
     if result['outcome'] in ('crash', 'error', 'hung'):
       folder = keep_failure(args, result, work)
-      if result['outcome'] == 'error':
+      if result['outcome'] == 'error' and os.path.isdir(train_dir):
         # A run that stopped with a message (a damaged checkpoint, say)
-        # would stop so again: keep its train_dir and go on in a new one.
+        # would stop so again: keep its train_dir and go on in a new one
+        # (an error before the run made one leaves nothing to keep).
         shutil.move(train_dir, os.path.join(folder, 'train'))
       kept.append((result, folder))
       print('cycle %d: %s (exit %d), kept in %s' % (

@@ -142,6 +142,7 @@ REFUSED = {
                         'on a read-only filesystem'),
     paths.INPUT_FILE: ('a folder', 'a symlink loop',
                        'a path through a file'),
+    paths.CHECKPOINT: ('a symlink loop', 'a path through a file'),
 }
 
 

@@ -285,3 +285,28 @@ def test_a_full_disk_while_writing_summaries_is_one_paragraph_then_resumes(
   resumed = train(mnist_data, train_dir, '--max_steps=10', *args)
   assert 'Resuming from %s/model.ckpt-0.' % train_dir in resumed.stdout
   assert tf1.train.latest_checkpoint(str(train_dir)).endswith('model.ckpt-10')
+
+
+def test_a_warm_start_takes_the_weights_it_names_at_step_0(mnist_data,
+                                                          tmp_path):
+  source, target = tmp_path / 'source', tmp_path / 'target'
+  common = ['--data_dir=%s' % mnist_data, '--model=mlp', '--batch_size=10',
+            '--validation_size=10', '--seed=1']
+  run_module('mnist.train', *common, '--train_dir=%s' % source,
+             '--max_steps=4')
+  result = run_module('mnist.train', *common, '--train_dir=%s' % target,
+                      '--max_steps=2', '--warm_start_from=%s' % source,
+                      '--warm_start_exclude=^softmax_linear/')
+  assert ('Warm start from %s/model.ckpt-4 (its raw weights): 4 of 6 '
+          'weights taken' % source) in result.stdout
+  for name in ('hidden1/weights', 'hidden2/biases'):
+    assert np.array_equal(
+        tf.train.load_variable(str(source / 'model.ckpt-4'), name),
+        tf.train.load_variable(str(target / 'model.ckpt-0'), name))
+  assert not np.array_equal(
+      tf.train.load_variable(str(source / 'model.ckpt-4'),
+                             'softmax_linear/weights'),
+      tf.train.load_variable(str(target / 'model.ckpt-0'),
+                             'softmax_linear/weights'))
+  assert tf.train.load_variable(str(target / 'model.ckpt-0'),
+                                'global_step') == 0

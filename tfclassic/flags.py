@@ -6,15 +6,18 @@ with train_config() and session_config_from_flags(). Library code never reads FL
 """
 import argparse
 import math
+import re
 from typing import Callable, Optional, Sequence, Union
 
 from absl import app
 from absl import flags
 
+from tfclassic import checkpoints
 from tfclassic import errors
 from tfclassic import paths
 from tfclassic import session
 from tfclassic import training
+from tfclassic import warm_start
 
 FLAGS = flags.FLAGS
 
@@ -177,6 +180,60 @@ def define_train_flags(train_dir: str, max_steps: Optional[int],
       lambda values: not values['deterministic'] or values['seed'] is not None,
       message='--deterministic repeats the run of one seed: give --seed too, '
       'e.g. --seed=1.')
+
+
+def define_warm_start_flags(shape_help: str = '') -> None:
+  """Defines --warm_start_from and --warm_start_exclude, for training
+  binaries (see warm_start_from_flags).
+
+  Args:
+    shape_help: added to --warm_start_from's help, e.g. which weights take
+      another shape with another number of classes.
+  """
+  define_path(
+      'warm_start_from', None,
+      'Start a new run\'s weights from this checkpoint: a train_dir (its '
+      'latest checkpoint), its best/ folder, or one checkpoint such as '
+      'TRAIN_DIR/model.ckpt-1000. The weights come from its moving averages '
+      'where it has them (the weights it was evaluated with), else from the '
+      'weights. %sThe global step and optimizer start at zero. Ignored when '
+      '--train_dir already has a checkpoint (it is resumed).'
+      % (shape_help + ' ' if shape_help else ''), paths.CHECKPOINT)
+  flags.DEFINE_string(
+      'warm_start_exclude', None,
+      'Regular expression: weights whose name it matches (re.search) are '
+      'not taken from --warm_start_from, e.g. \'^softmax_linear/\'.')
+  flags.register_validator(
+      'warm_start_exclude', _is_regex,
+      message='--warm_start_exclude is not a regular expression Python '
+      'reads; fix it (e.g. \'^softmax_linear/\').')
+
+
+def _is_regex(pattern: Optional[str]) -> bool:
+  try:
+    re.compile(pattern or '')
+  except re.error:
+    return False
+  return True
+
+
+def warm_start_from_flags(log_prefix: str = '') -> None:
+  """Starts the default graph's weights from --warm_start_from, unless
+  --train_dir has a checkpoint (then it is resumed, and a line says the
+  flag is ignored). Call it once the training graph is built.
+
+  Raises:
+    errors.UserError: --warm_start_from has nothing this model can take.
+  """
+  if not FLAGS.warm_start_from:
+    return
+  if checkpoints.newest_checkpoint(FLAGS.train_dir):
+    print('%s%s has checkpoints: resuming it; --warm_start_from=%s is '
+          'ignored (it sets the weights of a new run; --fresh starts one).'
+          % (log_prefix, FLAGS.train_dir, FLAGS.warm_start_from), flush=True)
+  else:
+    warm_start.warm_start(FLAGS.warm_start_from, FLAGS.warm_start_exclude,
+                          log_prefix=log_prefix)
 
 
 def deterministic_seed() -> Optional[int]:

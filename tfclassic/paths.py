@@ -22,6 +22,7 @@ INPUT_DIR = 'input folder'
 DATA_DIR = 'data folder'
 OUTPUT_FILE = 'output file'
 INPUT_FILE = 'input file'
+CHECKPOINT = 'checkpoint or folder'
 
 
 def _is_local(path: str) -> bool:
@@ -182,12 +183,25 @@ def input_file_problem(path: str) -> Optional[str]:
   return None
 
 
+@_checked('a checkpoint or a folder')
+def checkpoint_problem(path: str) -> Optional[str]:
+  """A checkpoint the program reads: a folder of checkpoints, a
+  checkpoint's prefix (PREFIX.index exists) or one of its files. Whether a
+  checkpoint is there is the reader's to say."""
+  if os.path.isdir(path):
+    return _readable_folder_problem(path, '')
+  if os.path.exists(path) and not os.access(path, os.R_OK):
+    return 'cannot be read by this user'
+  return None
+
+
 PROBLEM_OF_KIND: dict[str, Callable[[str], Optional[str]]] = {
     OUTPUT_DIR: output_dir_problem,
     INPUT_DIR: input_dir_problem,
     DATA_DIR: data_dir_problem,
     OUTPUT_FILE: output_file_problem,
     INPUT_FILE: input_file_problem,
+    CHECKPOINT: checkpoint_problem,
 }
 
 
