@@ -1,9 +1,14 @@
 """tfclassic.histograms: the Summary that TF's HistogramSummary op writes,
 bucket for bucket, for every kind of float32 value."""
+import os
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 import tensorflow as tf
 
+from conftest import PROJECT_ROOT
 from tfclassic import histograms
 
 tf1 = tf.compat.v1
@@ -102,3 +107,31 @@ def test_small_tensors_of_known_size_are_left_to_the_op():
     ops = [op.type for op in graph.get_operations()]
   assert ops.count('HistogramSummary') == 1
   assert ops.count('StatefulPartitionedCall') == 1
+
+
+def test_the_compiled_histogram_leaves_no_work_to_ynnpack(tmp_path):
+  """XLA hands float32 reductions to YNNPACK, whose executables crash now
+  and then when two threads first run the function at once (a resumed
+  training's first summary step; docs/crash.md): the compiled function
+  must hold no YNNPACK fusion."""
+  script = tmp_path / 'histogram.py'
+  script.write_text(
+      'import numpy as np\n'
+      'import tfclassic\n'
+      'import tensorflow as tf\n'
+      'from tfclassic import histograms\n'
+      'tf1 = tf.compat.v1\n'
+      'with tf.Graph().as_default():\n'
+      '  values = tf1.placeholder(tf.float32, [100000])\n'
+      '  summary = histograms.histogram_summary("x", values)\n'
+      '  with tf1.Session() as sess:\n'
+      '    sess.run(summary, {values: np.random.rand(100000)})\n')
+  dump = tmp_path / 'xla'
+  subprocess.run([sys.executable, str(script)], check=True,
+                 cwd=str(PROJECT_ROOT), env=dict(
+                     os.environ, PYTHONPATH=str(PROJECT_ROOT),
+                     XLA_FLAGS='--xla_dump_to=%s' % dump))
+  compiled = list(dump.glob('*buckets_and_moments*after_optimizations.txt'))
+  assert compiled
+  for path in compiled:
+    assert '__ynn_fusion' not in path.read_text()

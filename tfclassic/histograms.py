@@ -129,11 +129,12 @@ def _buckets_and_moments(values: tf.Tensor) -> tuple[tf.Tensor, ...]:
   count = tf.cast(tf.size(flat), tf.float64)
   # The op's minimum and maximum of no values.
   dbl_max = sys.float_info.max
+  # The minimum and maximum of the float64 copy (the same values): XLA
+  # hands float32 ones to YNNPACK, whose executables race when two threads
+  # run the function at once for the first time (docs/crash.md).
   return (indices,
-          tf.where(count > 0, tf.cast(tf.reduce_min(flat), tf.float64),
-                   dbl_max),
-          tf.where(count > 0, tf.cast(tf.reduce_max(flat), tf.float64),
-                   -dbl_max),
+          tf.where(count > 0, tf.reduce_min(wide), dbl_max),
+          tf.where(count > 0, tf.reduce_max(wide), -dbl_max),
           count, tf.reduce_sum(wide), tf.reduce_sum(tf.square(wide)))
 
 
