@@ -2,6 +2,7 @@
 resumed ends where an uninterrupted one does (checked by
 scripts/compare_checkpoints.py on real checkpoints)."""
 import signal
+import subprocess
 import time
 
 import numpy as np
@@ -22,7 +23,7 @@ STEPS = 24
 CHECKPOINT_WAIT_SECS = 60
 
 
-def compare(first, second) -> 'subprocess.CompletedProcess':
+def compare(first, second) -> subprocess.CompletedProcess:
   return run_module('scripts.compare_checkpoints', str(first), str(second),
                     check=False)
 
