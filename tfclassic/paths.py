@@ -188,8 +188,6 @@ def checkpoint_problem(path: str) -> Optional[str]:
   """A checkpoint the program reads: a folder of checkpoints, a
   checkpoint's prefix (PREFIX.index exists) or one of its files. Whether a
   checkpoint is there is the reader's to say."""
-  if os.path.isdir(path):
-    return _readable_folder_problem(path, '')
   if os.path.exists(path) and not os.access(path, os.R_OK):
     return 'cannot be read by this user'
   return None
